@@ -90,7 +90,11 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
             let Some(phase) = phases.iter().find(|p| p.name == *name) else {
                 let known: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
                 let span = net.solver.as_ref().map_or(error::Span::default(), |s| s.span);
-                let listed = if known.is_empty() { "the file has no solver phases".to_string() } else { format!("phases are TRAIN, TEST, {}", known.join(", ")) };
+                let listed = if known.is_empty() {
+                    "the file has no solver phases".to_string()
+                } else {
+                    format!("phases are TRAIN, TEST, {}", known.join(", "))
+                };
                 return Err(Diagnostic::new(format!("no phase named \"{name}\""), span, listed).suggest(name, known));
             };
             phases::restrict_to_phase(train, phase)

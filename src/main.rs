@@ -57,9 +57,9 @@ fn main() -> ExitCode {
         Command::Check { files } => {
             let mut failed = false;
             for file in &files {
-                match load(file).and_then(|src| {
-                    compile(&src, &CompileOptions::default()).map(|_| ()).map_err(|d| d.render(&src))
-                }) {
+                match load(file)
+                    .and_then(|src| compile(&src, &CompileOptions::default()).map(|_| ()).map_err(|d| d.render(&src)))
+                {
                     Ok(()) => println!("{file}: ok"),
                     Err(message) => {
                         eprint!("{message}");

@@ -79,7 +79,13 @@ fn check_phase(net: &NetDef, phase: &PhaseDef, g: &Graph) -> Result<PhaseInfo> {
             "training it would change nothing",
         ));
     }
-    Ok(PhaseInfo { name: phase.name.value.clone(), steps: phase.steps, losses, params, optimizer: phase.optimizer.clone() })
+    Ok(PhaseInfo {
+        name: phase.name.value.clone(),
+        steps: phase.steps,
+        losses,
+        params,
+        optimizer: phase.optimizer.clone(),
+    })
 }
 
 fn loss_term(g: &Graph, blob: &Spanned<String>, weight: f32, phase: &str) -> Result<LossTerm> {
@@ -108,7 +114,12 @@ fn update_targets(net: &NetDef, g: &Graph, target: &Spanned<String>) -> Result<V
     let name = target.value.as_str();
     if net.subnet(name).is_some() {
         let subnets = subnet_closure(net, name);
-        return Ok(g.params.iter().filter(|p| p.subnet.as_ref().is_some_and(|s| subnets.contains(s.as_str()))).map(|p| p.name.clone()).collect());
+        return Ok(g
+            .params
+            .iter()
+            .filter(|p| p.subnet.as_ref().is_some_and(|s| subnets.contains(s.as_str())))
+            .map(|p| p.name.clone())
+            .collect());
     }
     if g.param(name).is_some() {
         return Ok(vec![name.to_string()]);

@@ -3,7 +3,10 @@
 
 use super::params::{intern, ParamRequest};
 use crate::error::{Diagnostic, Result, Span};
-use crate::ir::{BinaryOp, ConvAttrs, Distribution, Graph, InputField, NodeId, Op, Origin, ParamKind, PoolAttrs, ReduceOp, Shape, UnaryOp, F32};
+use crate::ir::{
+    BinaryOp, ConvAttrs, Distribution, Graph, InputField, NodeId, Op, Origin, ParamKind, PoolAttrs, ReduceOp, Shape,
+    UnaryOp, F32,
+};
 use crate::schema::{AffineFn, EltwiseOp, Filler, LayerDef, LayerKind, NetPhase, ReductionOp};
 
 /// A bottom as seen by the consuming layer.
@@ -58,14 +61,20 @@ impl LayerCx<'_> {
     /// A shape error naming the layer, each bottom's shape and the layer that wrote it.
     fn shape_error(&self, detail: &str) -> Diagnostic {
         let mut d = Diagnostic::new(
-            format!("shape mismatch in layer \"{}\" ({}): {detail}", self.layer.name.value, self.layer.kind.type_name()),
+            format!(
+                "shape mismatch in layer \"{}\" ({}): {detail}",
+                self.layer.name.value,
+                self.layer.kind.type_name()
+            ),
             self.layer.name.span,
             "in this layer",
         );
         for b in self.bottoms {
             let shape = self.graph.shape(b.node);
             d = match &b.producer {
-                Some((layer, span)) => d.note_at(format!("bottom \"{}\" is {shape}, written by layer \"{layer}\"", b.name), *span),
+                Some((layer, span)) => {
+                    d.note_at(format!("bottom \"{}\" is {shape}, written by layer \"{layer}\"", b.name), *span)
+                }
                 None => d.note(format!("bottom \"{}\" is {shape}, a sub-network input", b.name)),
             };
         }
@@ -76,7 +85,14 @@ impl LayerCx<'_> {
         Diagnostic::new(message, self.layer.name.span, label.to_string())
     }
 
-    fn param(&mut self, index: usize, suffix: &str, shape: Vec<usize>, filler: Filler, kind: ParamKind) -> Result<NodeId> {
+    fn param(
+        &mut self,
+        index: usize,
+        suffix: &str,
+        shape: Vec<usize>,
+        filler: Filler,
+        kind: ParamKind,
+    ) -> Result<NodeId> {
         let owner = self.subnet.map_or(String::new(), |s| format!("{s}/"));
         let req = ParamRequest {
             default_name: format!("{owner}{}.{suffix}", self.layer.name.value),
@@ -125,7 +141,10 @@ impl LayerCx<'_> {
         let limit = rank as i64 + allow_end as i64;
         let a = if axis < 0 { axis + rank as i64 } else { axis };
         if a < 0 || a >= limit {
-            return Err(self.error(format!("axis {axis} is out of range for a {rank}-D bottom in layer \"{}\"", self.layer.name.value), "bad axis"));
+            return Err(self.error(
+                format!("axis {axis} is out of range for a {rank}-D bottom in layer \"{}\"", self.layer.name.value),
+                "bad axis",
+            ));
         }
         Ok(a as usize)
     }
@@ -155,7 +174,7 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
         LayerKind::Data { batch_size, scale, mean, .. } => {
             let n = cx.batched(*batch_size);
             let raw = cx.add(Op::Input { field: InputField::Image, shape: vec![n, 1, 28, 28] }, &[])?;
-            let mut tops = vec![cx.affine(raw, *scale, -mean * scale)?];
+            let mut tops = vec![cx.affine(raw, *scale, -mean * scale + 0.0)?];
             if cx.layer.tops.len() == 2 {
                 tops.push(cx.add(Op::Input { field: InputField::Label, shape: vec![n] }, &[])?);
             }
@@ -187,7 +206,13 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
             }
             let deconv = matches!(kind, LayerKind::Deconvolution(_));
             let w_shape = if deconv { [shape[1], c.num_output] } else { [c.num_output, shape[1]] };
-            let w = cx.param(0, "weight", vec![w_shape[0], w_shape[1], c.kernel[0], c.kernel[1]], c.weight_filler.clone(), ParamKind::Learned)?;
+            let w = cx.param(
+                0,
+                "weight",
+                vec![w_shape[0], w_shape[1], c.kernel[0], c.kernel[1]],
+                c.weight_filler.clone(),
+                ParamKind::Learned,
+            )?;
             let attrs = ConvAttrs { stride: c.stride, pad: c.pad };
             let op = if deconv { Op::ConvTranspose2d(attrs) } else { Op::Conv2d(attrs) };
             let mut y = cx.add(op, &[b[0], w])?;
@@ -302,7 +327,8 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
         LayerKind::Split => Ok(vec![b[0]; cx.layer.tops.len()]),
         LayerKind::Softmax { axis } | LayerKind::LogSoftmax { axis } => {
             let axis = cx.axis(*axis, cx.bottom_shape(0).len(), false)?;
-            let op = if matches!(kind, LayerKind::Softmax { .. }) { Op::Softmax { axis } } else { Op::LogSoftmax { axis } };
+            let op =
+                if matches!(kind, LayerKind::Softmax { .. }) { Op::Softmax { axis } } else { Op::LogSoftmax { axis } };
             one(cx.add(op, &b)?)
         }
         LayerKind::SigmoidCrossEntropyLoss => {
@@ -332,7 +358,9 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
         LayerKind::Accuracy { top_k } => {
             let (scores, labels, _, classes) = class_scores(cx, 1, &b)?;
             if *top_k > classes {
-                return Err(cx.error(format!("Accuracy top_k {top_k} exceeds the {classes} classes"), "top_k too large"));
+                return Err(
+                    cx.error(format!("Accuracy top_k {top_k} exceeds the {classes} classes"), "top_k too large")
+                );
             }
             one(cx.add(Op::Accuracy { top_k: *top_k }, &[scores, labels])?)
         }
@@ -362,14 +390,23 @@ fn dummy_data(cx: &mut LayerCx, shapes: &[crate::error::Spanned<Vec<i64>>], fill
                 continue;
             }
             Filler::Uniform { min, max } => Distribution::Uniform { min: F32::new(min), max: F32::new(max) },
-            Filler::Gaussian { mean, std, sparse: None } => Distribution::Gaussian { mean: F32::new(mean), std: F32::new(std) },
+            Filler::Gaussian { mean, std, sparse: None } => {
+                Distribution::Gaussian { mean: F32::new(mean), std: F32::new(std) }
+            }
             Filler::Categorical if dims.len() >= 2 => Distribution::Categorical,
             Filler::Categorical => {
-                return Err(Diagnostic::new("a categorical DummyData shape needs a class axis (e.g. N×10)", shape.span, "1-D shape"))
+                return Err(Diagnostic::new(
+                    "a categorical DummyData shape needs a class axis (e.g. N×10)",
+                    shape.span,
+                    "1-D shape",
+                ))
             }
             other => {
                 return Err(Diagnostic::new(
-                    format!("DummyData filler {} is not supported; use constant, uniform, gaussian or categorical", other.describe()),
+                    format!(
+                        "DummyData filler {} is not supported; use constant, uniform, gaussian or categorical",
+                        other.describe()
+                    ),
                     shape.span,
                     "for this top",
                 ))
@@ -388,7 +425,10 @@ fn channel_axes(cx: &LayerCx, axis: i64, num_axes: i64) -> Result<(usize, Vec<us
     let axis = cx.axis(axis, shape.len(), false)?;
     let end = if num_axes < 0 { shape.len() } else { axis + num_axes as usize };
     if end > shape.len() {
-        return Err(cx.shape_error(&format!("num_axes {num_axes} from axis {axis} runs past the bottom's {} axes", shape.len())));
+        return Err(cx.shape_error(&format!(
+            "num_axes {num_axes} from axis {axis} runs past the bottom's {} axes",
+            shape.len()
+        )));
     }
     Ok((axis, shape[axis..end].to_vec()))
 }
@@ -430,7 +470,9 @@ fn reshape_dims(cx: &LayerCx, dims: &[i64]) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(dims.len());
     for (i, d) in dims.iter().enumerate() {
         out.push(match *d {
-            0 => *shape.get(i).ok_or_else(|| cx.shape_error(&format!("dim {i} is 0 (copy) but the bottom has only {} axes", shape.len())))?,
+            0 => *shape.get(i).ok_or_else(|| {
+                cx.shape_error(&format!("dim {i} is 0 (copy) but the bottom has only {} axes", shape.len()))
+            })?,
             -1 => 1,
             d => d as usize,
         });
@@ -438,8 +480,10 @@ fn reshape_dims(cx: &LayerCx, dims: &[i64]) -> Result<Vec<usize>> {
     let total: usize = shape.iter().product();
     if let Some(pos) = dims.iter().position(|d| *d == -1) {
         let known: usize = out.iter().product();
-        if known == 0 || total % known != 0 {
-            return Err(cx.shape_error(&format!("cannot infer the -1 dimension: {total} elements do not divide by {known}")));
+        if known == 0 || !total.is_multiple_of(known) {
+            return Err(
+                cx.shape_error(&format!("cannot infer the -1 dimension: {total} elements do not divide by {known}"))
+            );
         }
         out[pos] = total / known;
     }
@@ -454,13 +498,19 @@ fn slice(cx: &mut LayerCx, axis: i64, points: &[usize], x: NodeId) -> Result<Vec
     let axis = cx.axis(axis, shape.len(), false)?;
     let n = cx.layer.tops.len();
     let bounds: Vec<usize> = if points.is_empty() {
-        if shape[axis] % n != 0 {
-            return Err(cx.shape_error(&format!("axis {axis} of size {} does not split evenly into {n} tops", shape[axis])));
+        if !shape[axis].is_multiple_of(n) {
+            return Err(
+                cx.shape_error(&format!("axis {axis} of size {} does not split evenly into {n} tops", shape[axis]))
+            );
         }
         (0..=n).map(|i| i * shape[axis] / n).collect()
     } else {
         if *points.last().expect("non-empty") >= shape[axis] {
-            return Err(cx.shape_error(&format!("slice point {} is beyond axis {axis} of size {}", points.last().unwrap_or(&0), shape[axis])));
+            return Err(cx.shape_error(&format!(
+                "slice point {} is beyond axis {axis} of size {}",
+                points.last().unwrap_or(&0),
+                shape[axis]
+            )));
         }
         std::iter::once(0).chain(points.iter().copied()).chain([shape[axis]]).collect()
     };
@@ -488,7 +538,9 @@ fn gaussian_log_likelihood(cx: &mut LayerCx, std: f32, b: &[NodeId]) -> Result<V
     let shape = cx.bottom_shape(0);
     if let Some(i) = (1..b.len()).find(|i| cx.bottom_shape(*i) != shape) {
         let (s0, si) = (Shape(shape.clone()), Shape(cx.bottom_shape(i)));
-        return Err(cx.shape_error(&format!("GaussianLogLikelihood needs x, mean and log_std of one shape, got {s0} and {si}")));
+        return Err(
+            cx.shape_error(&format!("GaussianLogLikelihood needs x, mean and log_std of one shape, got {s0} and {si}"))
+        );
     }
     let diff = if b.len() >= 2 { cx.binary(BinaryOp::Sub, b[0], b[1])? } else { b[0] };
     let per_element = if b.len() == 3 {

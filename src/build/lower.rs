@@ -98,7 +98,14 @@ impl<'a> Builder<'a> {
         Ok(tops)
     }
 
-    fn record(&mut self, layer: &LayerDef, path: &str, prefix: &str, bottoms: &[BlobSource], nodes: &[NodeId]) -> Result<()> {
+    fn record(
+        &mut self,
+        layer: &LayerDef,
+        path: &str,
+        prefix: &str,
+        bottoms: &[BlobSource],
+        nodes: &[NodeId],
+    ) -> Result<()> {
         let top_names: Vec<String> = layer.tops.iter().map(|t| format!("{prefix}{}", t.value)).collect();
         for (i, (name, node)) in top_names.into_iter().zip(nodes).enumerate() {
             self.graph.blobs.push(Blob { name: name.clone(), node: *node });
@@ -108,7 +115,10 @@ impl<'a> Builder<'a> {
                 let shape = self.graph.shape(*node);
                 if shape.rank() != 0 {
                     return Err(Diagnostic::new(
-                        format!("layer \"{}\" has a loss weight on top \"{}\", which is not a scalar but {shape}", layer.name.value, layer.tops[i].value),
+                        format!(
+                            "layer \"{}\" has a loss weight on top \"{}\", which is not a scalar but {shape}",
+                            layer.name.value, layer.tops[i].value
+                        ),
                         layer.tops[i].span,
                         "a loss must be a scalar",
                     )
@@ -117,7 +127,8 @@ impl<'a> Builder<'a> {
                 self.graph.losses.push(LossTerm { blob: name.to_string(), node: *node, weight });
             }
         }
-        let params = self.graph.params.iter().filter(|p| p.users.iter().any(|u| u == path)).map(|p| p.name.clone()).collect();
+        let params =
+            self.graph.params.iter().filter(|p| p.users.iter().any(|u| u == path)).map(|p| p.name.clone()).collect();
         self.graph.layers.push(LayerRecord {
             path: path.to_string(),
             type_name: layer.kind.type_name(),
@@ -130,11 +141,21 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn apply_subnet(&mut self, layer: &LayerDef, name: &Spanned<String>, bottoms: &[BlobSource], path: &str) -> Result<Vec<NodeId>> {
+    fn apply_subnet(
+        &mut self,
+        layer: &LayerDef,
+        name: &Spanned<String>,
+        bottoms: &[BlobSource],
+        path: &str,
+    ) -> Result<Vec<NodeId>> {
         let net = self.net;
         let Some(def) = net.subnet(&name.value) else {
-            return Err(Diagnostic::new(format!("unknown sub-network \"{}\"", name.value), name.span, "no `subnet` has this name")
-                .suggest(&name.value, net.subnets.iter().map(|s| s.name.value.as_str())));
+            return Err(Diagnostic::new(
+                format!("unknown sub-network \"{}\"", name.value),
+                name.span,
+                "no `subnet` has this name",
+            )
+            .suggest(&name.value, net.subnets.iter().map(|s| s.name.value.as_str())));
         };
         if self.stack.contains(&def.name.value.as_str()) {
             let chain: Vec<&str> = self.stack.iter().copied().chain([def.name.value.as_str()]).collect();
@@ -147,7 +168,10 @@ impl<'a> Builder<'a> {
         }
         let count_error = |what: &str, given: usize, wanted: usize| {
             Diagnostic::new(
-                format!("layer \"{}\" gives sub-network \"{}\" {given} {what}s but it declares {wanted}", layer.name.value, def.name.value),
+                format!(
+                    "layer \"{}\" gives sub-network \"{}\" {given} {what}s but it declares {wanted}",
+                    layer.name.value, def.name.value
+                ),
                 layer.kind_span,
                 format!("expected {wanted} {what}(s)"),
             )
@@ -170,7 +194,10 @@ impl<'a> Builder<'a> {
                 Some(ValueRef::Input(k)) => Ok(bottoms[k].node),
                 Some(ValueRef::Top { layer, top }) => Ok(tops[layer][top].node),
                 None => Err(Diagnostic::new(
-                    format!("output \"{}\" of sub-network \"{}\" is not written by any of its layers", out.value, def.name.value),
+                    format!(
+                        "output \"{}\" of sub-network \"{}\" is not written by any of its layers",
+                        out.value, def.name.value
+                    ),
                     out.span,
                     "never written",
                 )),

@@ -38,8 +38,13 @@ pub fn intern(graph: &mut Graph, req: ParamRequest, owner_spans: &mut Vec<(Strin
         let owner_span = owner_spans.iter().find(|(n, _)| *n == name).map_or(req.span, |(_, s)| *s);
         if existing.shape.0 != req.shape {
             return Err(Diagnostic::new(
-                format!("shared parameter \"{name}\" has shape {} in layer \"{}\" but {} in its owner \"{}\"",
-                    Shape(req.shape.clone()), req.layer, existing.shape, existing.owner),
+                format!(
+                    "shared parameter \"{name}\" has shape {} in layer \"{}\" but {} in its owner \"{}\"",
+                    Shape(req.shape.clone()),
+                    req.layer,
+                    existing.shape,
+                    existing.owner
+                ),
                 at,
                 "shape differs from the owner's",
             )
@@ -47,8 +52,10 @@ pub fn intern(graph: &mut Graph, req: ParamRequest, owner_spans: &mut Vec<(Strin
         }
         if existing.lr_mult != lr_mult {
             return Err(Diagnostic::new(
-                format!("shared parameter \"{name}\" has lr_mult {lr_mult} in layer \"{}\" but {} in its owner \"{}\"",
-                    req.layer, existing.lr_mult, existing.owner),
+                format!(
+                    "shared parameter \"{name}\" has lr_mult {lr_mult} in layer \"{}\" but {} in its owner \"{}\"",
+                    req.layer, existing.lr_mult, existing.owner
+                ),
                 at,
                 "lr_mult differs from the owner's",
             )

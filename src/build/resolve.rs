@@ -49,9 +49,11 @@ pub fn resolve(layers: &[&LayerDef], inputs: &[Spanned<String>]) -> Result<Resol
 
 /// The final version of blob `name` in the scope (its last writer in file order).
 pub fn final_version(layers: &[&LayerDef], inputs: &[Spanned<String>], name: &str) -> Option<ValueRef> {
-    let last = layers.iter().enumerate().rev().find_map(|(i, l)| {
-        l.tops.iter().position(|t| t.value == name).map(|top| ValueRef::Top { layer: i, top })
-    });
+    let last = layers
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, l)| l.tops.iter().position(|t| t.value == name).map(|top| ValueRef::Top { layer: i, top }));
     last.or_else(|| inputs.iter().position(|n| n.value == name).map(ValueRef::Input))
 }
 
@@ -70,7 +72,10 @@ fn collect_writers<'a>(layers: &[&'a LayerDef], inputs: &[Spanned<String>]) -> R
             if !in_place {
                 if let Some(input) = inputs.iter().find(|n| n.value == top.value) {
                     return Err(Diagnostic::new(
-                        format!("blob \"{}\" is a sub-network input and cannot be written by layer \"{}\"", top.value, layer.name.value),
+                        format!(
+                            "blob \"{}\" is a sub-network input and cannot be written by layer \"{}\"",
+                            top.value, layer.name.value
+                        ),
                         top.span,
                         "written here",
                     )
@@ -80,7 +85,10 @@ fn collect_writers<'a>(layers: &[&'a LayerDef], inputs: &[Spanned<String>]) -> R
                 if let Some(first) = list.and_then(|w| w.iter().find(|w| !w.in_place)) {
                     let other = layers[first.layer];
                     return Err(Diagnostic::new(
-                        format!("blob \"{}\" is written by two layers, \"{}\" and \"{}\"", top.value, other.name.value, layer.name.value),
+                        format!(
+                            "blob \"{}\" is written by two layers, \"{}\" and \"{}\"",
+                            top.value, other.name.value, layer.name.value
+                        ),
                         top.span,
                         "second writer",
                     )
@@ -127,7 +135,9 @@ fn topo_sort(layers: &[&LayerDef], bottoms: &[Vec<ValueRef>]) -> Result<Vec<usiz
     let n = layers.len();
     let deps: Vec<Vec<usize>> = bottoms
         .iter()
-        .map(|refs| refs.iter().filter_map(|r| if let ValueRef::Top { layer, .. } = r { Some(*layer) } else { None }).collect())
+        .map(|refs| {
+            refs.iter().filter_map(|r| if let ValueRef::Top { layer, .. } = r { Some(*layer) } else { None }).collect()
+        })
         .collect();
     let mut done = vec![false; n];
     let mut order = Vec::with_capacity(n);

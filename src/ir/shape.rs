@@ -42,7 +42,10 @@ fn window_out(input: usize, kernel: usize, stride: usize, pad: usize, ceil: bool
 }
 
 fn pool_out(p: &PoolAttrs, h: usize, w: usize) -> Option<(usize, usize)> {
-    Some((window_out(h, p.kernel[0], p.stride[0], p.pad[0], true)?, window_out(w, p.kernel[1], p.stride[1], p.pad[1], true)?))
+    Some((
+        window_out(h, p.kernel[0], p.stride[0], p.pad[0], true)?,
+        window_out(w, p.kernel[1], p.stride[1], p.pad[1], true)?,
+    ))
 }
 
 fn expect_rank(what: &str, s: &[usize], rank: usize) -> Result<(), String> {
@@ -62,7 +65,12 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
     };
     let same = |a: &[usize], b: &[usize]| {
         if a != b {
-            return Err(format!("{} needs equal shapes, got {} and {}", op.name(), Shape(a.to_vec()), Shape(b.to_vec())));
+            return Err(format!(
+                "{} needs equal shapes, got {} and {}",
+                op.name(),
+                Shape(a.to_vec()),
+                Shape(b.to_vec())
+            ));
         }
         Ok(a.to_vec())
     };
@@ -94,7 +102,13 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
             let wd = window_out(x[3], w[3], c.stride[1], c.pad[1], false);
             match (h, wd) {
                 (Some(h), Some(wd)) => Ok(vec![x[0], w[0], h, wd]),
-                _ => Err(format!("conv2d kernel {}x{} is larger than the padded input {}x{}", w[2], w[3], x[2] + 2 * c.pad[0], x[3] + 2 * c.pad[1])),
+                _ => Err(format!(
+                    "conv2d kernel {}x{} is larger than the padded input {}x{}",
+                    w[2],
+                    w[3],
+                    x[2] + 2 * c.pad[0],
+                    x[3] + 2 * c.pad[1]
+                )),
             }
         }
         Op::ConvTranspose2d(c) => {
@@ -117,7 +131,10 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
             let x = ins[0];
             match pool_out(p, x[2], x[3]) {
                 Some((h, w)) => Ok(vec![x[0], x[1], h, w]),
-                None => Err(format!("pooling window {}x{} is larger than the input {}x{}", p.kernel[0], p.kernel[1], x[2], x[3])),
+                None => Err(format!(
+                    "pooling window {}x{} is larger than the input {}x{}",
+                    p.kernel[0], p.kernel[1], x[2], x[3]
+                )),
             }
         }
         Op::Upsample2d { scale } => {
@@ -160,14 +177,23 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
                 && dims.windows(2).all(|w| w[0] < w[1])
                 && dims.iter().zip(ins[0]).all(|(d, n)| *d < to.len() && (to[*d] == *n || *n == 1));
             if !fits {
-                return Err(format!("cannot broadcast {} to {} along {dims:?}", Shape(ins[0].to_vec()), Shape(to.clone())));
+                return Err(format!(
+                    "cannot broadcast {} to {} along {dims:?}",
+                    Shape(ins[0].to_vec()),
+                    Shape(to.clone())
+                ));
             }
             Ok(to.clone())
         }
         Op::Reshape { to } => {
             arity(1)?;
             if to.iter().product::<usize>() != ins[0].iter().product::<usize>() {
-                return Err(format!("cannot reshape {} ({} elements) to {}", Shape(ins[0].to_vec()), ins[0].iter().product::<usize>(), Shape(to.clone())));
+                return Err(format!(
+                    "cannot reshape {} ({} elements) to {}",
+                    Shape(ins[0].to_vec()),
+                    ins[0].iter().product::<usize>(),
+                    Shape(to.clone())
+                ));
             }
             Ok(to.clone())
         }
@@ -180,9 +206,14 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
                 return Err(format!("concat axis {axis} is out of range for {}", Shape(out)));
             }
             for other in &ins[1..] {
-                let mismatch = other.len() != out.len() || other.iter().enumerate().any(|(i, d)| i != *axis && *d != out[i]);
+                let mismatch =
+                    other.len() != out.len() || other.iter().enumerate().any(|(i, d)| i != *axis && *d != out[i]);
                 if mismatch {
-                    return Err(format!("concat along axis {axis} needs equal other dimensions, got {} and {}", Shape(ins[0].to_vec()), Shape(other.to_vec())));
+                    return Err(format!(
+                        "concat along axis {axis} needs equal other dimensions, got {} and {}",
+                        Shape(ins[0].to_vec()),
+                        Shape(other.to_vec())
+                    ));
                 }
                 out[*axis] += other[*axis];
             }

@@ -430,7 +430,8 @@ fn relu(r: &mut Reader, _: Span) -> Result<LayerKind> {
 
 fn batch_norm(r: &mut Reader, _: Span) -> Result<LayerKind> {
     with_block(r, "batch_norm_param", |p| {
-        let use_global_stats = if p.msg_has("use_global_stats") { Some(p.bool_or("use_global_stats", false)?) } else { None };
+        let use_global_stats =
+            if p.msg_has("use_global_stats") { Some(p.bool_or("use_global_stats", false)?) } else { None };
         Ok(LayerKind::BatchNorm {
             use_global_stats,
             moving_average_fraction: p.f32_or("moving_average_fraction", 0.999)?,
@@ -537,10 +538,8 @@ fn accuracy(r: &mut Reader, _: Span) -> Result<LayerKind> {
 fn gaussian_ll(r: &mut Reader, _: Span) -> Result<LayerKind> {
     with_block(r, "gaussian_param", |p| {
         let std = p.opt_f32("std")?;
-        if let Some(s) = &std {
-            if !(s.value > 0.0) {
-                return Err(Diagnostic::new("`std` must be positive", s.span, "not positive"));
-            }
+        if let Some(s) = std.as_ref().filter(|s| s.value.is_nan() || s.value <= 0.0) {
+            return Err(Diagnostic::new("`std` must be positive", s.span, "not positive"));
         }
         Ok(LayerKind::GaussianLogLikelihood { std: std.map_or(1.0, |s| s.value) })
     })

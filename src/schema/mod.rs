@@ -10,6 +10,8 @@ mod solver;
 
 pub use filler::{Filler, VarianceNorm};
 pub use layer::{LayerDef, NetPhase, ParamSpec};
-pub use layer_kinds::{layer_type_names, AffineFn, ConvParams, EltwiseOp, LayerKind, PoolMethod, PoolParams, ReductionOp};
+pub use layer_kinds::{
+    layer_type_names, AffineFn, ConvParams, EltwiseOp, LayerKind, PoolMethod, PoolParams, ReductionOp,
+};
 pub use net::{parse_net, GenerateDef, NetDef, SubnetDef};
 pub use solver::{Duration, LossRef, OptimizerDef, OptimizerKind, PhaseDef, SolverDef};

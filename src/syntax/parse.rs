@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn parses_caffe_variants() {
-        let text = "name: 'net' # comment\nlayer { name: \"a\"; top: \"x\", include: { phase: TEST } dim: [1, 2] lr: -1e-4 }";
+        let text =
+            "name: 'net' # comment\nlayer { name: \"a\"; top: \"x\", include: { phase: TEST } dim: [1, 2] lr: -1e-4 }";
         let m = parse(text).unwrap();
         assert_eq!(keys(&m), ["name", "layer"]);
         let ValueKind::Message(layer) = &m.fields[1].value.kind else { panic!() };
