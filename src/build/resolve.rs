@@ -34,7 +34,9 @@ struct Writer {
 /// Resolves the bottoms of `layers` (already filtered by phase) against each other and the scope's
 /// `inputs`, and orders the layers.
 pub fn resolve(layers: &[&LayerDef], inputs: &[Spanned<String>]) -> Result<Resolved> {
-    let writers = collect_writers(layers, inputs)?;
+    // Undefined bottoms are reported before duplicate writers: a typo in a bottom often makes an
+    // in-place layer look like a second writer.
+    let (writers, duplicate) = collect_writers(layers, inputs);
     let mut bottoms = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
         let mut refs = Vec::new();
@@ -42,6 +44,9 @@ pub fn resolve(layers: &[&LayerDef], inputs: &[Spanned<String>]) -> Result<Resol
             refs.push(resolve_bottom(i, bottom, &writers, inputs, layers)?);
         }
         bottoms.push(refs);
+    }
+    if let Some(error) = duplicate {
+        return Err(error);
     }
     let order = topo_sort(layers, &bottoms)?;
     Ok(Resolved { order, bottoms })
@@ -57,21 +62,27 @@ pub fn final_version(layers: &[&LayerDef], inputs: &[Spanned<String>], name: &st
     last.or_else(|| inputs.iter().position(|n| n.value == name).map(ValueRef::Input))
 }
 
-fn collect_writers<'a>(layers: &[&'a LayerDef], inputs: &[Spanned<String>]) -> Result<HashMap<&'a str, Vec<Writer>>> {
+/// Every writer of every blob, and the first error among them (a blob written twice).
+fn collect_writers<'a>(
+    layers: &[&'a LayerDef],
+    inputs: &[Spanned<String>],
+) -> (HashMap<&'a str, Vec<Writer>>, Option<Diagnostic>) {
     let mut writers: HashMap<&str, Vec<Writer>> = HashMap::new();
+    let mut error = None;
     for (i, layer) in layers.iter().enumerate() {
         for (t, top) in layer.tops.iter().enumerate() {
             let in_place = layer.bottoms.iter().any(|b| b.value == top.value);
             if layer.tops[..t].iter().any(|earlier| earlier.value == top.value) {
-                return Err(Diagnostic::new(
+                error = error.or(Some(Diagnostic::new(
                     format!("layer \"{}\" names top \"{}\" twice", layer.name.value, top.value),
                     top.span,
                     "second time",
-                ));
+                )));
+                continue;
             }
             if !in_place {
                 if let Some(input) = inputs.iter().find(|n| n.value == top.value) {
-                    return Err(Diagnostic::new(
+                    error = error.or(Some(Diagnostic::new(
                         format!(
                             "blob \"{}\" is a sub-network input and cannot be written by layer \"{}\"",
                             top.value, layer.name.value
@@ -79,12 +90,13 @@ fn collect_writers<'a>(layers: &[&'a LayerDef], inputs: &[Spanned<String>]) -> R
                         top.span,
                         "written here",
                     )
-                    .note_at("declared as an input", input.span));
+                    .note_at("declared as an input", input.span)));
+                    continue;
                 }
                 let list = writers.get(top.value.as_str());
                 if let Some(first) = list.and_then(|w| w.iter().find(|w| !w.in_place)) {
                     let other = layers[first.layer];
-                    return Err(Diagnostic::new(
+                    error = error.or(Some(Diagnostic::new(
                         format!(
                             "blob \"{}\" is written by two layers, \"{}\" and \"{}\"",
                             top.value, other.name.value, layer.name.value
@@ -93,13 +105,14 @@ fn collect_writers<'a>(layers: &[&'a LayerDef], inputs: &[Spanned<String>]) -> R
                         "second writer",
                     )
                     .note_at(format!("first written by layer \"{}\"", other.name.value), other.tops[first.top].span)
-                    .help("give the top a new name, or write it in place (top equal to a bottom)"));
+                    .help("give the top a new name, or write it in place (top equal to a bottom)")));
+                    continue;
                 }
             }
             writers.entry(top.value.as_str()).or_default().push(Writer { layer: i, top: t, in_place });
         }
     }
-    Ok(writers)
+    (writers, error)
 }
 
 fn resolve_bottom(
