@@ -82,30 +82,34 @@ fn collect_writers<'a>(
             }
             if !in_place {
                 if let Some(input) = inputs.iter().find(|n| n.value == top.value) {
-                    error = error.or(Some(Diagnostic::new(
-                        format!(
-                            "blob \"{}\" is a sub-network input and cannot be written by layer \"{}\"",
-                            top.value, layer.name.value
-                        ),
-                        top.span,
-                        "written here",
-                    )
-                    .note_at("declared as an input", input.span)));
+                    error = error.or(Some(
+                        Diagnostic::new(
+                            format!(
+                                "blob \"{}\" is a sub-network input and cannot be written by layer \"{}\"",
+                                top.value, layer.name.value
+                            ),
+                            top.span,
+                            "written here",
+                        )
+                        .note_at("declared as an input", input.span),
+                    ));
                     continue;
                 }
                 let list = writers.get(top.value.as_str());
                 if let Some(first) = list.and_then(|w| w.iter().find(|w| !w.in_place)) {
                     let other = layers[first.layer];
-                    error = error.or(Some(Diagnostic::new(
-                        format!(
-                            "blob \"{}\" is written by two layers, \"{}\" and \"{}\"",
-                            top.value, other.name.value, layer.name.value
-                        ),
-                        top.span,
-                        "second writer",
-                    )
-                    .note_at(format!("first written by layer \"{}\"", other.name.value), other.tops[first.top].span)
-                    .help("give the top a new name, or write it in place (top equal to a bottom)")));
+                    error = error.or(Some(
+                        Diagnostic::new(
+                            format!(
+                                "blob \"{}\" is written by two layers, \"{}\" and \"{}\"",
+                                top.value, other.name.value, layer.name.value
+                            ),
+                            top.span,
+                            "second writer",
+                        )
+                        .note_at(format!("first written by layer \"{}\"", other.name.value), other.tops[first.top].span)
+                        .help("give the top a new name, or write it in place (top equal to a bottom)"),
+                    ));
                     continue;
                 }
             }
