@@ -136,6 +136,10 @@ impl<'a> Builder<'a> {
             tops: nodes.to_vec(),
             params,
             is_loss: layer.kind.is_loss(),
+            applies: match &layer.kind {
+                LayerKind::Subnet { name } => Some(name.value.clone()),
+                _ => None,
+            },
             span: layer.name.span,
         });
         Ok(())

@@ -98,6 +98,8 @@ pub struct LayerRecord {
     pub params: Vec<String>,
     /// Whether it is a loss layer.
     pub is_loss: bool,
+    /// For a `Subnet` layer, the sub-network it applies.
+    pub applies: Option<String>,
     /// Where it is written.
     pub span: Span,
 }
