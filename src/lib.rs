@@ -8,6 +8,7 @@
 //!    generation block checked against the built graphs.
 
 pub mod build;
+pub mod data;
 pub mod emit;
 pub mod error;
 pub mod ir;
