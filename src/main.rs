@@ -33,8 +33,8 @@ enum Command {
         #[arg(long, default_value = "TRAIN")]
         phase: String,
         /// Override the batch size.
-        #[arg(long)]
-        batch_size: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        batch_size: Option<u32>,
     },
 }
 
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Compile { file, emit: what, phase, batch_size } => {
-            let opts = CompileOptions { phase: PhaseSelect::parse(&phase), batch_size };
+            let opts = CompileOptions { phase: PhaseSelect::parse(&phase), batch_size: batch_size.map(|b| b as usize) };
             let result = load(&file).and_then(|src| match compile(&src, &opts) {
                 Ok(compiled) => Ok(match what {
                     Emit::Ir => graphc::ir::print_graph(&compiled.graph, &src),

@@ -94,8 +94,16 @@ fn build_phase_rules_select_layers_and_batch_norm_statistics() {
     let test = build_with(&text, CompileOptions { phase: PhaseSelect::Net(NetPhase::Test), batch_size: None });
     assert_eq!(op_of(&train, "t").name(), "tanh");
     assert_eq!(op_of(&test, "t").name(), "sigmoid");
-    assert!(matches!(op_of(&train, "bn"), Op::BatchNorm { training: true, .. }));
-    assert!(matches!(op_of(&test, "bn"), Op::BatchNorm { training: false, .. }));
+    // Training normalizes by batch statistics and updates the running ones; testing reads them.
+    let updated: Vec<&str> = train.updates.iter().map(|u| u.param.as_str()).collect();
+    assert_eq!(updated, ["bn.running_mean", "bn.running_var"]);
+    assert!(test.updates.is_empty());
+    let reads_running_mean = |g: &Graph| {
+        let mean = g.param("bn.running_mean").unwrap().node;
+        g.ancestors(&[g.blob("bn").unwrap()]).contains(&mean)
+    };
+    assert!(!reads_running_mean(&train));
+    assert!(reads_running_mean(&test));
 }
 
 #[test]

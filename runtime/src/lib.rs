@@ -1,22 +1,10 @@
-//! graphc-runtime: tensors and the backends that execute compiled graphs.
+//! graphc-runtime: execution plans and the backends that run them.
 //!
-//! This crate knows nothing of the graph language or the IR. Today it holds the tensor type the
-//! backends will share; the CPU backend (and later CUDA) arrive with the execution-plan work.
+//! This crate knows nothing of the graph language or the IR: the compiler lowers a graph to a
+//! [`Plan`], a list of [`Kernel`] calls over numbered buffers, and a backend runs it.
 
-/// A dense, row-major `f32` tensor of any rank.
-pub type Tensor = ndarray::ArrayD<f32>;
+pub mod ops;
+pub mod plan;
+pub mod rng;
 
-/// A zero-filled tensor of the given shape.
-pub fn zeros(shape: &[usize]) -> Tensor {
-    Tensor::zeros(ndarray::IxDyn(shape))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn zeros_has_the_shape_asked_for() {
-        let t = super::zeros(&[2, 3]);
-        assert_eq!(t.shape(), &[2, 3]);
-        assert!(t.iter().all(|v| *v == 0.0));
-    }
-}
+pub use plan::{BufId, Buffer, BufferRole, Kernel, Plan, Step};

@@ -4,8 +4,8 @@
 use super::params::{intern, ParamRequest};
 use crate::error::{Diagnostic, Result, Span};
 use crate::ir::{
-    BinaryOp, ConvAttrs, Distribution, Graph, InputField, NodeId, Op, Origin, ParamKind, PoolAttrs, ReduceOp, Shape,
-    UnaryOp, F32,
+    AddError, BinaryOp, ConvAttrs, Distribution, Graph, InputField, NodeId, Op, Origin, ParamKind, PoolAttrs, ReduceOp,
+    Shape, StateUpdate, UnaryOp, F32,
 };
 use crate::schema::{AffineFn, EltwiseOp, Filler, LayerDef, LayerKind, NetPhase, ReductionOp};
 
@@ -47,7 +47,16 @@ const LN_2PI: f32 = 1.837_877_1;
 impl LayerCx<'_> {
     fn add(&mut self, op: Op, inputs: &[NodeId]) -> Result<NodeId> {
         let origin = Origin { layer: self.path.to_string(), span: self.layer.name.span };
-        self.graph.add(op, inputs, origin).map_err(|e| self.shape_error(&e))
+        self.graph.add(op, inputs, origin).map_err(|e| match e {
+            AddError::Shape(detail) => self.shape_error(&detail),
+            AddError::TooLarge(shape) => self.error(
+                format!(
+                    "layer \"{}\" would make a blob of shape {shape}, more than 2^40 elements",
+                    self.layer.name.value
+                ),
+                "too large",
+            ),
+        })
     }
 
     fn shape(&self, id: NodeId) -> Vec<usize> {
@@ -213,7 +222,7 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
                 c.weight_filler.clone(),
                 ParamKind::Learned,
             )?;
-            let attrs = ConvAttrs { stride: c.stride, pad: c.pad };
+            let attrs = ConvAttrs { stride: c.stride, pad: c.pad, output_pad: [0, 0] };
             let op = if deconv { Op::ConvTranspose2d(attrs) } else { Op::Conv2d(attrs) };
             let mut y = cx.add(op, &[b[0], w])?;
             if c.bias_term {
@@ -231,16 +240,8 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
         LayerKind::TanH => one(cx.unary(UnaryOp::Tanh, b[0])?),
         LayerKind::Sigmoid => one(cx.unary(UnaryOp::Sigmoid, b[0])?),
         LayerKind::BatchNorm { use_global_stats, moving_average_fraction, eps } => {
-            let shape = cx.bottom_shape(0);
-            if shape.len() < 2 {
-                return Err(cx.shape_error("BatchNorm needs a bottom with a channel axis"));
-            }
-            let c = shape[1];
-            let mean = cx.param(0, "running_mean", vec![c], Filler::Constant { value: 0.0 }, ParamKind::RunningStat)?;
-            let var = cx.param(1, "running_var", vec![c], Filler::Constant { value: 1.0 }, ParamKind::RunningStat)?;
-            let training = !use_global_stats.unwrap_or(cx.phase == NetPhase::Test);
-            let op = Op::BatchNorm { eps: F32::new(*eps), momentum: F32::new(*moving_average_fraction), training };
-            one(cx.add(op, &[b[0], mean, var])?)
+            let global = use_global_stats.unwrap_or(cx.phase == NetPhase::Test);
+            one(batch_norm(cx, b[0], global, *moving_average_fraction, *eps)?)
         }
         LayerKind::Scale { axis, num_axes, bias_term, filler, bias_filler } => {
             let (axis, shape) = channel_axes(cx, *axis, *num_axes)?;
@@ -423,7 +424,12 @@ fn dummy_data(cx: &mut LayerCx, shapes: &[crate::error::Spanned<Vec<i64>>], fill
 fn channel_axes(cx: &LayerCx, axis: i64, num_axes: i64) -> Result<(usize, Vec<usize>)> {
     let shape = cx.bottom_shape(0);
     let axis = cx.axis(axis, shape.len(), false)?;
-    let end = if num_axes < 0 { shape.len() } else { axis + num_axes as usize };
+    if num_axes < -1 {
+        return Err(
+            cx.error(format!("num_axes {num_axes} is invalid: use -1 (to the last axis) or a count"), "bad num_axes")
+        );
+    }
+    let end = if num_axes == -1 { shape.len() } else { axis + num_axes as usize };
     if end > shape.len() {
         return Err(cx.shape_error(&format!(
             "num_axes {num_axes} from axis {axis} runs past the bottom's {} axes",
@@ -478,8 +484,10 @@ fn reshape_dims(cx: &LayerCx, dims: &[i64]) -> Result<Vec<usize>> {
         });
     }
     let total: usize = shape.iter().product();
+    let Some(known) = out.iter().try_fold(1usize, |n, d| n.checked_mul(*d)) else {
+        return Err(cx.shape_error(&format!("reshape to {} is too large", Shape(out))));
+    };
     if let Some(pos) = dims.iter().position(|d| *d == -1) {
-        let known: usize = out.iter().product();
         if known == 0 || !total.is_multiple_of(known) {
             return Err(
                 cx.shape_error(&format!("cannot infer the -1 dimension: {total} elements do not divide by {known}"))
@@ -487,7 +495,7 @@ fn reshape_dims(cx: &LayerCx, dims: &[i64]) -> Result<Vec<usize>> {
         }
         out[pos] = total / known;
     }
-    if out.iter().product::<usize>() != total {
+    if out.iter().try_fold(1usize, |n, d| n.checked_mul(*d)) != Some(total) {
         return Err(cx.shape_error(&format!("cannot reshape {} ({total} elements) to {}", Shape(shape), Shape(out))));
     }
     Ok(out)
@@ -560,4 +568,56 @@ fn gaussian_log_likelihood(cx: &mut LayerCx, std: f32, b: &[NodeId]) -> Result<V
         return Ok(vec![per_element]);
     }
     Ok(vec![cx.add(Op::Reduce { op: ReduceOp::Sum, axes: (1..shape.len()).collect() }, &[per_element])?])
+}
+
+/// BatchNorm lowered to primitives: normalization over every axis but the channel axis (1), by
+/// batch statistics in training (and running-statistic updates, with the unbiased variance as
+/// Caffe and PyTorch keep it) or by the running statistics.
+fn batch_norm(cx: &mut LayerCx, x: NodeId, global: bool, fraction: f32, eps: f32) -> Result<NodeId> {
+    let shape = cx.shape(x);
+    if shape.len() < 2 {
+        return Err(cx.shape_error("BatchNorm needs a bottom with a channel axis"));
+    }
+    let c = shape[1];
+    let running_mean = cx.param(0, "running_mean", vec![c], Filler::Constant { value: 0.0 }, ParamKind::RunningStat)?;
+    let running_var = cx.param(1, "running_var", vec![c], Filler::Constant { value: 1.0 }, ParamKind::RunningStat)?;
+    let axes: Vec<usize> = (0..shape.len()).filter(|a| *a != 1).collect();
+    let (centered, var) = if global {
+        (cx.add_broadcast(BinaryOp::Sub, x, running_mean, 1)?, running_var)
+    } else {
+        let mean = cx.add(Op::Reduce { op: ReduceOp::Mean, axes: axes.clone() }, &[x])?;
+        let centered = cx.add_broadcast(BinaryOp::Sub, x, mean, 1)?;
+        let sq = cx.unary(UnaryOp::Pow(F32::new(2.0)), centered)?;
+        let var = cx.add(Op::Reduce { op: ReduceOp::Mean, axes }, &[sq])?;
+        let count = (shape.iter().product::<usize>() / c) as f32;
+        let unbiased = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
+        running_update(cx, "running_mean", running_mean, mean, fraction, 1.0)?;
+        running_update(cx, "running_var", running_var, var, fraction, unbiased)?;
+        (centered, var)
+    };
+    let shifted = cx.affine(var, 1.0, eps)?;
+    let inv_std = cx.unary(UnaryOp::Pow(F32::new(-0.5)), shifted)?;
+    cx.add_broadcast(BinaryOp::Mul, centered, inv_std, 1)
+}
+
+/// Records `running ← fraction·running + (1 − fraction)·scale·batch` as a state update. When a
+/// shared BatchNorm runs several times in one program, the updates chain in execution order, as
+/// calling a PyTorch module several times does; the last one is the new value.
+fn running_update(
+    cx: &mut LayerCx,
+    suffix: &str,
+    running: NodeId,
+    batch: NodeId,
+    fraction: f32,
+    scale: f32,
+) -> Result<()> {
+    let Op::Param { name, .. } = &cx.graph.node(running).op else { unreachable!("running statistics are parameters") };
+    debug_assert!(name.ends_with(suffix));
+    let param = name.clone();
+    let previous = cx.graph.updates.iter().rev().find(|u| u.param == param).map_or(running, |u| u.value);
+    let kept = cx.affine(previous, fraction, 0.0)?;
+    let fresh = cx.affine(batch, (1.0 - fraction) * scale, 0.0)?;
+    let value = cx.binary(BinaryOp::Add, kept, fresh)?;
+    cx.graph.updates.push(StateUpdate { param, value });
+    Ok(())
 }

@@ -36,23 +36,29 @@ fn thousands(n: u64) -> String {
 /// Estimated forward FLOPs of node `id` for one batch: multiply-adds count two, elementwise ops
 /// one per output element; data movement (reshapes, slices, broadcasts, sources) counts nothing.
 fn node_flops(graph: &Graph, id: NodeId) -> u64 {
+    let flops = node_flops_wide(graph, id);
+    u64::try_from(flops).unwrap_or(u64::MAX)
+}
+
+/// [`node_flops`] in 128 bits: sizes are bounded by 2^40 elements, so products of two fit.
+fn node_flops_wide(graph: &Graph, id: NodeId) -> u128 {
     let node = graph.node(id);
-    let out = node.shape.numel() as u64;
+    let out = node.shape.numel() as u128;
     let input = |slot: usize| graph.inputs(id).get(slot).map_or(Vec::new(), |i| graph.shape(*i).0.clone());
-    let numel = |dims: &[usize]| dims.iter().product::<usize>() as u64;
+    let numel = |dims: &[usize]| dims.iter().product::<usize>() as u128;
     match &node.op {
         Op::MatMul { trans_a, .. } => {
             let a = input(0);
             let k = if *trans_a { a.first() } else { a.get(1) };
-            2 * out * k.copied().unwrap_or(0) as u64
+            2 * out * k.copied().unwrap_or(0) as u128
         }
         // Weight O×C×kh×kw: every output element is a dot product of length C·kh·kw.
         Op::Conv2d(_) => 2 * out * numel(input(1).get(1..).unwrap_or_default()),
         // Weight C×O×kh×kw: every input element is scattered into O·kh·kw outputs.
         Op::ConvTranspose2d(_) => 2 * numel(&input(0)) * numel(input(1).get(1..).unwrap_or_default()),
-        Op::Pool2d(p) => out * (p.kernel[0] * p.kernel[1]) as u64,
+        Op::Pool2d(p) | Op::Pool2dGrad(p) => out * (p.kernel[0] * p.kernel[1]) as u128,
+        Op::Conv2dGradWeight { .. } => 2 * out * numel(input(1).get(2..).unwrap_or_default()) * input(0)[0] as u128,
         Op::Unary(_) | Op::Binary(_) => out,
-        Op::BatchNorm { .. } => 2 * out,
         Op::Softmax { .. } | Op::LogSoftmax { .. } => 3 * out,
         Op::Reduce { .. } | Op::Accuracy { .. } => numel(&input(0)),
         Op::Input { .. }

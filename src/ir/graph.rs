@@ -10,6 +10,27 @@ use super::shape::{infer_shape, Shape};
 use crate::error::Span;
 use crate::schema::Filler;
 
+/// The most elements one value may have (2^40): bounds every size product in the compiler.
+pub const MAX_ELEMENTS: usize = 1 << 40;
+
+/// Why [`Graph::add`] refused a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AddError {
+    /// The inputs' shapes do not fit the op's shape rule.
+    Shape(String),
+    /// The result would have more than [`MAX_ELEMENTS`] elements.
+    TooLarge(Shape),
+}
+
+impl std::fmt::Display for AddError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            AddError::Shape(detail) => f.write_str(detail),
+            AddError::TooLarge(shape) => write!(f, "the result {shape} would have more than 2^40 elements"),
+        }
+    }
+}
+
 /// A node's id; stable across removals.
 pub type NodeId = NodeIndex;
 
@@ -115,6 +136,16 @@ pub struct LossTerm {
     pub weight: f32,
 }
 
+/// A new value for a state buffer, taken after each run of the program: running statistics in
+/// the forward graph, parameters and optimizer state in a training program.
+#[derive(Clone, Debug)]
+pub struct StateUpdate {
+    /// The parameter (or state) updated.
+    pub param: String,
+    /// Its new value.
+    pub value: NodeId,
+}
+
 /// The IR graph.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
@@ -127,13 +158,18 @@ pub struct Graph {
     pub layers: Vec<LayerRecord>,
     /// Default losses.
     pub losses: Vec<LossTerm>,
+    /// State updates.
+    pub updates: Vec<StateUpdate>,
 }
 
 impl Graph {
     /// Adds a node after checking its inputs' shapes against the op's shape rule.
-    pub fn add(&mut self, op: Op, inputs: &[NodeId], origin: Origin) -> Result<NodeId, String> {
+    pub fn add(&mut self, op: Op, inputs: &[NodeId], origin: Origin) -> Result<NodeId, AddError> {
         let shapes: Vec<&[usize]> = inputs.iter().map(|i| self.g[*i].shape.0.as_slice()).collect();
-        let shape = Shape(infer_shape(&op, &shapes)?);
+        let shape = Shape(infer_shape(&op, &shapes).map_err(AddError::Shape)?);
+        if shape.0.iter().try_fold(1usize, |n, d| n.checked_mul(*d)).is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(AddError::TooLarge(shape));
+        }
         let id = self.g.add_node(Node { op, shape, origin });
         for (slot, input) in inputs.iter().enumerate() {
             self.g.add_edge(*input, id, Edge { slot: slot as u8 });
@@ -207,6 +243,7 @@ impl Graph {
         self.blobs.retain(|b| keep.contains(&b.node));
         self.layers.retain(|l| l.tops.iter().any(|t| keep.contains(t)));
         self.losses.retain(|l| keep.contains(&l.node));
+        self.updates.retain(|u| keep.contains(&u.value));
     }
 
     /// The parameter called `name`.

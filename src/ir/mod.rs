@@ -5,7 +5,9 @@ mod op;
 mod print;
 mod shape;
 
-pub use graph::{Blob, Graph, LayerRecord, LossTerm, Node, NodeId, Origin, ParamInfo, ParamKind};
-pub use op::{BinaryOp, ConvAttrs, Distribution, InputField, Op, PoolAttrs, ReduceOp, UnaryOp, F32};
+pub use graph::{
+    AddError, Blob, Graph, LayerRecord, LossTerm, Node, NodeId, Origin, ParamInfo, ParamKind, StateUpdate,
+};
+pub use op::{BinaryOp, ConvAttrs, Distribution, InputField, Op, PoolAttrs, PoolMethod, ReduceOp, UnaryOp, F32};
 pub use print::print_graph;
 pub use shape::{infer_shape, Shape};

@@ -2,42 +2,8 @@
 //! bits), so later passes can compare nodes by key; source ops carry their output shape.
 
 use serde::Serialize;
-use std::fmt;
 
-use crate::schema::PoolMethod;
-
-/// An `f32` attribute compared and hashed by its bits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct F32(u32);
-
-impl F32 {
-    /// Wraps a float.
-    pub fn new(v: f32) -> Self {
-        F32(v.to_bits())
-    }
-    /// The float.
-    pub fn get(self) -> f32 {
-        f32::from_bits(self.0)
-    }
-}
-
-impl fmt::Debug for F32 {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}", self.get())
-    }
-}
-
-impl fmt::Display for F32 {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}", self.get())
-    }
-}
-
-impl Serialize for F32 {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f32(self.get())
-    }
-}
+pub use graphc_runtime::ops::{BinaryOp, ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp, F32};
 
 /// Which field of a data batch an `Input` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -46,84 +12,6 @@ pub enum InputField {
     Image,
     /// Integer class labels, as floats.
     Label,
-}
-
-/// The distribution of a noise source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Distribution {
-    /// Uniform on `[min, max]`.
-    Uniform { min: F32, max: F32 },
-    /// Normal.
-    Gaussian { mean: F32, std: F32 },
-    /// One-hot rows over the last axis, uniform class.
-    Categorical,
-}
-
-/// Elementwise functions of one input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum UnaryOp {
-    /// `scale·x + shift`.
-    Affine { scale: F32, shift: F32 },
-    /// `x^p`.
-    Pow(F32),
-    /// `e^x`.
-    Exp,
-    /// `ln x`.
-    Log,
-    /// `|x|`.
-    Abs,
-    /// `max(x, 0) + slope·min(x, 0)`; slope 0 is ReLU.
-    LeakyRelu(F32),
-    /// `tanh x`.
-    Tanh,
-    /// `1 / (1 + e^−x)`.
-    Sigmoid,
-}
-
-/// Elementwise functions of two inputs of the same shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum BinaryOp {
-    /// `a + b`.
-    Add,
-    /// `a − b`.
-    Sub,
-    /// `a · b`.
-    Mul,
-    /// `max(a, b)`.
-    Max,
-    /// Binary cross-entropy of logits `a` against targets `b`: `softplus(a) − a·b`.
-    SigmoidCrossEntropy,
-}
-
-/// Reductions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum ReduceOp {
-    /// Σ.
-    Sum,
-    /// Mean.
-    Mean,
-}
-
-/// Convolution geometry (the kernel size is the weight's shape).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct ConvAttrs {
-    /// Stride (height, width).
-    pub stride: [usize; 2],
-    /// Zero padding (height, width).
-    pub pad: [usize; 2],
-}
-
-/// Pooling geometry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct PoolAttrs {
-    /// MAX or AVE.
-    pub method: PoolMethod,
-    /// Window (height, width).
-    pub kernel: [usize; 2],
-    /// Stride.
-    pub stride: [usize; 2],
-    /// Padding.
-    pub pad: [usize; 2],
 }
 
 /// An IR operation. Inputs are the node's incoming edges, ordered by slot.
@@ -141,15 +29,17 @@ pub enum Op {
     MatMul { trans_a: bool, trans_b: bool },
     /// 2-D convolution of N×C×H×W by O×C×kh×kw.
     Conv2d(ConvAttrs),
-    /// 2-D transposed convolution of N×C×H×W by C×O×kh×kw.
+    /// 2-D transposed convolution of N×C×H×W by C×O×kh×kw (also a convolution's input gradient).
     ConvTranspose2d(ConvAttrs),
+    /// A convolution's weight gradient from its input and output gradient; `kernel` is the
+    /// weight's kh×kw.
+    Conv2dGradWeight { attrs: ConvAttrs, kernel: [usize; 2] },
     /// 2-D pooling.
     Pool2d(PoolAttrs),
+    /// Pooling's input gradient from its input and output gradient.
+    Pool2dGrad(PoolAttrs),
     /// Nearest-neighbour upsampling.
     Upsample2d { scale: usize },
-    /// Normalization over N, H, W per channel; inputs x, running mean, running variance.
-    /// `training` selects batch statistics (and a running-statistics update).
-    BatchNorm { eps: F32, momentum: F32, training: bool },
     /// Elementwise function.
     Unary(UnaryOp),
     /// Elementwise function of two same-shaped inputs.
@@ -187,15 +77,18 @@ impl Op {
             Op::MatMul { .. } => "matmul",
             Op::Conv2d(_) => "conv2d",
             Op::ConvTranspose2d(_) => "conv_transpose2d",
+            Op::Conv2dGradWeight { .. } => "conv2d_grad_weight",
             Op::Pool2d(_) => "pool2d",
+            Op::Pool2dGrad(_) => "pool2d_grad",
             Op::Upsample2d { .. } => "upsample2d",
-            Op::BatchNorm { .. } => "batch_norm",
             Op::Unary(u) => match u {
                 UnaryOp::Affine { .. } => "affine",
                 UnaryOp::Pow(_) => "pow",
                 UnaryOp::Exp => "exp",
                 UnaryOp::Log => "log",
                 UnaryOp::Abs => "abs",
+                UnaryOp::Sign => "sign",
+                UnaryOp::LeakyReluSlope(_) => "leaky_relu_slope",
                 UnaryOp::LeakyRelu(s) if s.get() == 0.0 => "relu",
                 UnaryOp::LeakyRelu(_) => "leaky_relu",
                 UnaryOp::Tanh => "tanh",
@@ -205,6 +98,8 @@ impl Op {
                 BinaryOp::Add => "add",
                 BinaryOp::Sub => "sub",
                 BinaryOp::Mul => "mul",
+                BinaryOp::Div => "div",
+                BinaryOp::GreaterEqual => "greater_equal",
                 BinaryOp::Max => "max",
                 BinaryOp::SigmoidCrossEntropy => "sigmoid_cross_entropy",
             },
@@ -243,8 +138,12 @@ impl Op {
                 (false, true) => "b^T".into(),
                 (true, true) => "a^T, b^T".into(),
             },
-            Op::Conv2d(c) | Op::ConvTranspose2d(c) => format!("stride={}, pad={}", hw(c.stride), hw(c.pad)),
-            Op::Pool2d(p) => format!(
+            Op::Conv2d(c) | Op::ConvTranspose2d(c) | Op::Conv2dGradWeight { attrs: c, .. } => {
+                let extra =
+                    if c.output_pad == [0, 0] { String::new() } else { format!(", output_pad={}", hw(c.output_pad)) };
+                format!("stride={}, pad={}{extra}", hw(c.stride), hw(c.pad))
+            }
+            Op::Pool2d(p) | Op::Pool2dGrad(p) => format!(
                 "{}, kernel={}, stride={}, pad={}",
                 format!("{:?}", p.method).to_lowercase(),
                 hw(p.kernel),
@@ -252,12 +151,10 @@ impl Op {
                 hw(p.pad)
             ),
             Op::Upsample2d { scale } => format!("scale={scale}"),
-            Op::BatchNorm { eps, momentum, training } => {
-                format!("eps={eps}, momentum={momentum}, {}", if *training { "batch stats" } else { "running stats" })
-            }
             Op::Unary(UnaryOp::Affine { scale, shift }) => format!("scale={scale}, shift={shift}"),
             Op::Unary(UnaryOp::Pow(p)) => format!("p={p}"),
             Op::Unary(UnaryOp::LeakyRelu(s)) if s.get() != 0.0 => format!("slope={s}"),
+            Op::Unary(UnaryOp::LeakyReluSlope(s)) => format!("slope={s}"),
             Op::Reduce { axes, .. } => format!("axes={axes:?}"),
             Op::Broadcast { dims, .. } => format!("dims={dims:?}"),
             Op::Concat { axis } | Op::Softmax { axis } | Op::LogSoftmax { axis } => format!("axis={axis}"),

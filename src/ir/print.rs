@@ -59,5 +59,11 @@ pub fn print_graph(graph: &Graph, src: &SourceFile) -> String {
             let _ = writeln!(out, "  {} * %{}  ({})", loss.weight, number[&loss.node], loss.blob);
         }
     }
+    if !graph.updates.is_empty() {
+        out.push_str("updates:\n");
+        for update in &graph.updates {
+            let _ = writeln!(out, "  \"{}\" <- %{}", update.param, number[&update.value]);
+        }
+    }
     out
 }

@@ -119,11 +119,45 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
             if x[1] != w[0] {
                 return Err(format!("conv_transpose2d input has {} channels, weight expects {}", x[1], w[0]));
             }
-            let out = |i: usize, k: usize, s: usize, p: usize| ((i - 1) * s + k).checked_sub(2 * p).filter(|o| *o > 0);
-            match (out(x[2], w[2], c.stride[0], c.pad[0]), out(x[3], w[3], c.stride[1], c.pad[1])) {
+            let out = |i: usize, k: usize, s: usize, p: usize, extra: usize| {
+                (i - 1).checked_mul(s)?.checked_add(k + extra)?.checked_sub(2 * p).filter(|o| *o > 0)
+            };
+            let h = out(x[2], w[2], c.stride[0], c.pad[0], c.output_pad[0]);
+            match (h, out(x[3], w[3], c.stride[1], c.pad[1], c.output_pad[1])) {
                 (Some(h), Some(wd)) => Ok(vec![x[0], w[1], h, wd]),
                 _ => Err("conv_transpose2d padding leaves no output".to_string()),
             }
+        }
+        Op::Conv2dGradWeight { attrs, kernel } => {
+            arity(2)?;
+            expect_rank("conv2d_grad_weight input", ins[0], 4)?;
+            expect_rank("conv2d_grad_weight gradient", ins[1], 4)?;
+            let (x, g) = (ins[0], ins[1]);
+            let fits = x[0] == g[0]
+                && window_out(x[2], kernel[0], attrs.stride[0], attrs.pad[0], false) == Some(g[2])
+                && window_out(x[3], kernel[1], attrs.stride[1], attrs.pad[1], false) == Some(g[3]);
+            if !fits {
+                return Err(format!(
+                    "conv2d_grad_weight: gradient {} does not match input {}",
+                    Shape(g.to_vec()),
+                    Shape(x.to_vec())
+                ));
+            }
+            Ok(vec![g[1], x[1], kernel[0], kernel[1]])
+        }
+        Op::Pool2dGrad(p) => {
+            arity(2)?;
+            expect_rank("pool2d_grad", ins[0], 4)?;
+            let x = ins[0];
+            let expected = pool_out(p, x[2], x[3]).map(|(h, w)| vec![x[0], x[1], h, w]);
+            if expected.as_deref() != Some(ins[1]) {
+                return Err(format!(
+                    "pool2d_grad: gradient {} does not match input {}",
+                    Shape(ins[1].to_vec()),
+                    Shape(x.to_vec())
+                ));
+            }
+            Ok(x.to_vec())
         }
         Op::Pool2d(p) => {
             arity(1)?;
@@ -142,19 +176,6 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
             expect_rank("upsample2d", ins[0], 4)?;
             let x = ins[0];
             Ok(vec![x[0], x[1], x[2] * scale, x[3] * scale])
-        }
-        Op::BatchNorm { .. } => {
-            arity(3)?;
-            let x = ins[0];
-            if x.len() < 2 {
-                return Err(format!("batch_norm needs a batch and a channel axis, got {}", Shape(x.to_vec())));
-            }
-            for stat in &ins[1..] {
-                if *stat != [x[1]] {
-                    return Err(format!("batch_norm statistics must be [{}], got {}", x[1], Shape(stat.to_vec())));
-                }
-            }
-            Ok(x.to_vec())
         }
         Op::Unary(_) | Op::StopGradient => {
             arity(1)?;
@@ -187,7 +208,8 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
         }
         Op::Reshape { to } => {
             arity(1)?;
-            if to.iter().product::<usize>() != ins[0].iter().product::<usize>() {
+            let count = |s: &[usize]| s.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+            if count(to).is_none() || count(to) != count(ins[0]) {
                 return Err(format!(
                     "cannot reshape {} ({} elements) to {}",
                     Shape(ins[0].to_vec()),
@@ -255,13 +277,13 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
 mod tests {
     use super::*;
     use crate::ir::ConvAttrs;
-    use crate::schema::PoolMethod;
+    use crate::ir::PoolMethod;
 
     #[test]
     fn caffe_output_sizes() {
-        let conv = Op::Conv2d(ConvAttrs { stride: [2, 2], pad: [1, 1] });
+        let conv = Op::Conv2d(ConvAttrs { stride: [2, 2], pad: [1, 1], output_pad: [0, 0] });
         assert_eq!(infer_shape(&conv, &[&[8, 1, 28, 28], &[64, 1, 4, 4]]).unwrap(), vec![8, 64, 14, 14]);
-        let deconv = Op::ConvTranspose2d(ConvAttrs { stride: [2, 2], pad: [1, 1] });
+        let deconv = Op::ConvTranspose2d(ConvAttrs { stride: [2, 2], pad: [1, 1], output_pad: [0, 0] });
         assert_eq!(infer_shape(&deconv, &[&[8, 128, 7, 7], &[128, 64, 4, 4]]).unwrap(), vec![8, 64, 14, 14]);
         let pool = Op::Pool2d(PoolAttrs { method: PoolMethod::Max, kernel: [2, 2], stride: [2, 2], pad: [0, 0] });
         assert_eq!(infer_shape(&pool, &[&[8, 128, 10, 10]]).unwrap(), vec![8, 128, 5, 5]);

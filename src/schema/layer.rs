@@ -82,16 +82,23 @@ impl LayerDef {
 /// Parses one `layer { ... }` block.
 pub fn parse_layer(msg: &Message) -> Result<LayerDef> {
     let mut r = Reader::new("layer", msg);
-    let name = r.req_str("name")?;
-    let mut r = Reader::new(format!("layer \"{}\"", name.value), msg);
-    let _ = r.req_str("name")?;
-    let type_name = r.req_str("type")?;
+    let name = r.opt_str("name")?;
+    if let Some(name) = &name {
+        r.set_what(format!("layer \"{}\"", name.value));
+    }
+    let type_name = r.opt_str("type")?;
     let bottoms = r.strs("bottom")?;
     let tops = r.strs("top")?;
-    let params = r.msgs("param")?.into_iter().map(|m| parse_param_spec(m, &name.value)).collect::<Result<_>>()?;
+    let label = name.as_ref().map_or("?", |n| n.value.as_str());
+    let params = r.msgs("param")?.into_iter().map(|m| parse_param_spec(m, label)).collect::<Result<_>>()?;
     let loss_weights = r.f32s("loss_weight")?;
     let include = parse_rules(&mut r, "include")?;
     let exclude = parse_rules(&mut r, "exclude")?;
+    // Required fields are checked once every common field has been read, so that a typo of
+    // another field is not taken for the missing one.
+    let name = name.ok_or_else(|| r.missing("name"))?;
+    let type_name = type_name.ok_or_else(|| r.missing("type"))?;
+    r.set_anchor(type_name.span);
     let kind = parse_kind(&type_name, &mut r)?;
     r.finish()?;
     let layer = LayerDef {

@@ -4,6 +4,7 @@
 use super::filler::{filler_or, Filler};
 use super::reader::Reader;
 use crate::error::{Diagnostic, Result, Span, Spanned};
+pub use graphc_runtime::ops::PoolMethod;
 
 /// Convolution and deconvolution parameters (`convolution_param`).
 #[derive(Clone, Debug, PartialEq)]
@@ -22,15 +23,6 @@ pub struct ConvParams {
     pub weight_filler: Filler,
     /// Bias filler.
     pub bias_filler: Filler,
-}
-
-/// Pooling method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum PoolMethod {
-    /// Maximum over the window.
-    Max,
-    /// Average over the window (padding counted, as Caffe does).
-    Ave,
 }
 
 /// Pooling parameters (`pooling_param`).
@@ -153,50 +145,57 @@ pub enum LayerKind {
 type ParseFn = fn(&mut Reader, Span) -> Result<LayerKind>;
 
 /// Every layer type: its name, its `_param` field, and how to read it.
-const REGISTRY: &[(&str, ParseFn)] = &[
-    ("Data", data),
-    ("DummyData", dummy_data),
-    ("InnerProduct", inner_product),
-    ("Convolution", |r, _| Ok(LayerKind::Convolution(conv(r)?))),
-    ("Deconvolution", |r, _| Ok(LayerKind::Deconvolution(conv(r)?))),
-    ("Pooling", pooling),
-    ("Upsample", upsample),
-    ("ReLU", relu),
-    ("TanH", |_, _| Ok(LayerKind::TanH)),
-    ("Sigmoid", |_, _| Ok(LayerKind::Sigmoid)),
-    ("BatchNorm", batch_norm),
-    ("Scale", scale),
-    ("Bias", bias),
-    ("Eltwise", eltwise),
-    ("Power", |r, _| Ok(LayerKind::Power(affine_fn(r, "power_param", "power", 1.0)?))),
-    ("Exp", |r, _| Ok(LayerKind::Exp(affine_fn(r, "exp_param", "base", -1.0)?))),
-    ("Log", |r, _| Ok(LayerKind::Log(affine_fn(r, "log_param", "base", -1.0)?))),
-    ("Reduction", reduction),
-    ("Reshape", reshape),
-    ("Flatten", flatten),
-    ("Concat", |r, _| Ok(LayerKind::Concat { axis: axis_param(r, "concat_param", "axis", 1)? })),
-    ("Slice", slice),
-    ("Split", |_, _| Ok(LayerKind::Split)),
-    ("Softmax", |r, _| Ok(LayerKind::Softmax { axis: axis_param(r, "softmax_param", "axis", 1)? })),
-    ("LogSoftmax", |r, _| Ok(LayerKind::LogSoftmax { axis: axis_param(r, "softmax_param", "axis", 1)? })),
-    ("SigmoidCrossEntropyLoss", |_, _| Ok(LayerKind::SigmoidCrossEntropyLoss)),
-    ("SoftmaxWithLoss", |r, _| Ok(LayerKind::SoftmaxWithLoss { axis: axis_param(r, "softmax_param", "axis", 1)? })),
-    ("EuclideanLoss", |_, _| Ok(LayerKind::EuclideanLoss)),
-    ("Accuracy", accuracy),
-    ("GaussianLogLikelihood", gaussian_ll),
-    ("StopGradient", |_, _| Ok(LayerKind::StopGradient)),
-    ("Subnet", subnet),
+const REGISTRY: &[(&str, &[&str], ParseFn)] = &[
+    ("Data", &["data_param", "transform_param"], data),
+    ("DummyData", &["dummy_data_param"], dummy_data),
+    ("InnerProduct", &["inner_product_param"], inner_product),
+    ("Convolution", &["convolution_param"], |r, _| Ok(LayerKind::Convolution(conv(r)?))),
+    ("Deconvolution", &["convolution_param"], |r, _| Ok(LayerKind::Deconvolution(conv(r)?))),
+    ("Pooling", &["pooling_param"], pooling),
+    ("Upsample", &["upsample_param"], upsample),
+    ("ReLU", &["relu_param"], relu),
+    ("TanH", &[], |_, _| Ok(LayerKind::TanH)),
+    ("Sigmoid", &[], |_, _| Ok(LayerKind::Sigmoid)),
+    ("BatchNorm", &["batch_norm_param"], batch_norm),
+    ("Scale", &["scale_param"], scale),
+    ("Bias", &["bias_param"], bias),
+    ("Eltwise", &["eltwise_param"], eltwise),
+    ("Power", &["power_param"], |r, _| Ok(LayerKind::Power(affine_fn(r, "power_param", "power", 1.0)?))),
+    ("Exp", &["exp_param"], |r, _| Ok(LayerKind::Exp(affine_fn(r, "exp_param", "base", -1.0)?))),
+    ("Log", &["log_param"], |r, _| Ok(LayerKind::Log(affine_fn(r, "log_param", "base", -1.0)?))),
+    ("Reduction", &["reduction_param"], reduction),
+    ("Reshape", &["reshape_param"], reshape),
+    ("Flatten", &["flatten_param"], flatten),
+    ("Concat", &["concat_param"], |r, _| Ok(LayerKind::Concat { axis: axis_param(r, "concat_param", "axis", 1)? })),
+    ("Slice", &["slice_param"], slice),
+    ("Split", &[], |_, _| Ok(LayerKind::Split)),
+    ("Softmax", &["softmax_param"], |r, _| Ok(LayerKind::Softmax { axis: axis_param(r, "softmax_param", "axis", 1)? })),
+    ("LogSoftmax", &["softmax_param"], |r, _| {
+        Ok(LayerKind::LogSoftmax { axis: axis_param(r, "softmax_param", "axis", 1)? })
+    }),
+    ("SigmoidCrossEntropyLoss", &[], |_, _| Ok(LayerKind::SigmoidCrossEntropyLoss)),
+    ("SoftmaxWithLoss", &["softmax_param"], |r, _| {
+        Ok(LayerKind::SoftmaxWithLoss { axis: axis_param(r, "softmax_param", "axis", 1)? })
+    }),
+    ("EuclideanLoss", &[], |_, _| Ok(LayerKind::EuclideanLoss)),
+    ("Accuracy", &["accuracy_param"], accuracy),
+    ("GaussianLogLikelihood", &["gaussian_param"], gaussian_ll),
+    ("StopGradient", &[], |_, _| Ok(LayerKind::StopGradient)),
+    ("Subnet", &["subnet_param"], subnet),
 ];
 
 /// The names of every supported layer type.
 pub fn layer_type_names() -> impl Iterator<Item = &'static str> {
-    REGISTRY.iter().map(|(name, _)| *name)
+    REGISTRY.iter().map(|(name, _, _)| *name)
 }
 
 /// Reads the type-specific part of a layer whose `type` is `type_name`.
 pub fn parse_kind(type_name: &Spanned<String>, r: &mut Reader) -> Result<LayerKind> {
-    match REGISTRY.iter().find(|(name, _)| *name == type_name.value) {
-        Some((_, parse)) => parse(r, type_name.span),
+    match REGISTRY.iter().find(|(name, _, _)| *name == type_name.value) {
+        Some((name, blocks, parse)) => {
+            check_param_blocks(r, name, blocks)?;
+            parse(r, type_name.span)
+        }
         None => Err(Diagnostic::new(
             format!("unknown layer type \"{}\"", type_name.value),
             type_name.span,
@@ -205,6 +204,30 @@ pub fn parse_kind(type_name: &Spanned<String>, r: &mut Reader) -> Result<LayerKi
         .suggest(&type_name.value, layer_type_names())
         .note("supported types are listed in docs/language.md")),
     }
+}
+
+/// Rejects a `*_param` block that belongs to another layer type, naming the types it belongs to.
+fn check_param_blocks(r: &Reader, type_name: &str, blocks: &[&str]) -> Result<()> {
+    for (key, span) in r.field_keys() {
+        let is_block = key.ends_with("_param") && !matches!(key, "param");
+        if !is_block || blocks.contains(&key) {
+            continue;
+        }
+        let owners: Vec<&str> = REGISTRY.iter().filter(|(_, b, _)| b.contains(&key)).map(|(n, _, _)| *n).collect();
+        if owners.is_empty() {
+            continue; // not a known block: reported as an unknown field
+        }
+        let takes = match blocks {
+            [] => format!("this {type_name} layer takes no parameter block"),
+            _ => format!("this {type_name} layer takes `{}`", blocks.join("` or `")),
+        };
+        return Err(Diagnostic::new(
+            format!("`{key}` belongs to {} layers, not to {type_name}", owners.join(" and ")),
+            span,
+            takes,
+        ));
+    }
+    Ok(())
 }
 
 impl LayerKind {
@@ -294,7 +317,8 @@ fn block<'a>(r: &mut Reader<'a>, key: &'static str) -> Result<Option<Reader<'a>>
 fn with_block<T>(r: &mut Reader, key: &'static str, read: impl FnOnce(&mut Reader) -> Result<T>) -> Result<T> {
     let span = r.span();
     let empty = crate::syntax::Message { fields: Vec::new(), span };
-    let mut inner = block(r, key)?.unwrap_or_else(|| Reader::new(key, &empty));
+    let absent = Reader::absent(r, key, &empty);
+    let mut inner = block(r, key)?.unwrap_or(absent);
     let value = read(&mut inner)?;
     inner.finish()?;
     Ok(value)
@@ -416,7 +440,15 @@ fn pooling(r: &mut Reader, _: Span) -> Result<LayerKind> {
         if kernel.contains(&0) || stride.contains(&0) {
             return Err(Diagnostic::new("pooling kernel and stride must be positive", p.span(), "is 0"));
         }
-        Ok(LayerKind::Pooling(PoolParams { method, kernel, stride, pad: pair(p, "pad", "pad_h", "pad_w", 0)? }))
+        let pad = pair(p, "pad", "pad_h", "pad_w", 0)?;
+        if pad[0] >= kernel[0] || pad[1] >= kernel[1] {
+            return Err(Diagnostic::new(
+                "pooling padding must be smaller than the kernel",
+                p.span(),
+                "pad ≥ kernel_size",
+            ));
+        }
+        Ok(LayerKind::Pooling(PoolParams { method, kernel, stride, pad }))
     })
 }
 
@@ -545,15 +577,8 @@ fn gaussian_ll(r: &mut Reader, _: Span) -> Result<LayerKind> {
     })
 }
 
-fn subnet(r: &mut Reader, type_span: Span) -> Result<LayerKind> {
-    let block = r.opt_msg("subnet_param")?;
-    let Some(block) = block else {
-        return Err(r.missing("subnet_param").note_at("a Subnet layer names the sub-network it applies", type_span));
-    };
-    let mut p = Reader::new(format!("`subnet_param` of {}", r.what()), block);
-    let name = p.req_str("name")?;
-    p.finish()?;
-    Ok(LayerKind::Subnet { name })
+fn subnet(r: &mut Reader, _: Span) -> Result<LayerKind> {
+    with_block(r, "subnet_param", |p| Ok(LayerKind::Subnet { name: p.req_str("name")? }))
 }
 
 #[cfg(test)]

@@ -5,18 +5,31 @@
 use crate::error::{Diagnostic, Result, Span, Spanned};
 use crate::syntax::{Message, Value, ValueKind};
 
+/// The largest integer a field may hold (2^31 − 1): sizes beyond it cannot be real, and the bound
+/// keeps every product of two sizes within `usize`.
+const MAX_INT: i64 = i32::MAX as i64;
+
 /// Reads the fields of one message; call [`Reader::finish`] last to reject unknown fields.
 pub struct Reader<'a> {
     what: String,
     msg: &'a Message,
     used: Vec<bool>,
     known: Vec<&'static str>,
+    anchor: Option<Span>,
+    absent_block: Option<String>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader for `msg`, described as `what` in messages (e.g. `layer "conv1"`).
     pub fn new(what: impl Into<String>, msg: &'a Message) -> Self {
-        Reader { what: what.into(), msg, used: vec![false; msg.fields.len()], known: Vec::new() }
+        Reader {
+            what: what.into(),
+            msg,
+            used: vec![false; msg.fields.len()],
+            known: Vec::new(),
+            anchor: None,
+            absent_block: None,
+        }
     }
 
     /// The whole message's span.
@@ -71,10 +84,62 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// An error for a required field that is absent.
+    /// An error for a required field that is absent. A field of the message that looks like a
+    /// typo of `key` is reported instead, since it is the likelier mistake.
     pub fn missing(&self, key: &str) -> Diagnostic {
-        let span = Span::new(self.msg.span.start, self.msg.span.start + 1);
-        Diagnostic::new(format!("{} is missing the required field `{key}`", self.what), span, "in this block")
+        let typo = self
+            .msg
+            .fields
+            .iter()
+            .find(|f| !self.known.contains(&f.key.as_str()) && crate::error::did_you_mean(&f.key, [key]).is_some());
+        if let Some(field) = typo {
+            return Diagnostic::new(
+                format!("unknown field `{}` in {}", field.key, self.what),
+                field.key_span,
+                "not a field here",
+            )
+            .help(format!("did you mean \"{key}\"?"));
+        }
+        let span = self.anchor_span();
+        match &self.absent_block {
+            Some(block) => Diagnostic::new(
+                format!("{} needs `{block} {{ {key}: ... }}`", self.what),
+                span,
+                format!("this layer type requires `{key}`"),
+            ),
+            None => {
+                Diagnostic::new(format!("{} is missing the required field `{key}`", self.what), span, "in this block")
+            }
+        }
+    }
+
+    /// A reader standing in for the block `key` that `parent` does not have, so that a required
+    /// field of it is reported as the parent needing the block.
+    pub fn absent(parent: &Reader, key: &str, empty: &'a Message) -> Self {
+        let mut r = Reader::new(parent.what.clone(), empty);
+        r.anchor = Some(parent.anchor_span());
+        r.absent_block = Some(key.to_string());
+        r
+    }
+
+    /// The span errors about an absent block point at: the anchor, else the message's start.
+    pub fn anchor_span(&self) -> Span {
+        self.anchor.unwrap_or(Span::new(self.msg.span.start, self.msg.span.start + 1))
+    }
+
+    /// Every field's key and where it is written.
+    pub fn field_keys(&self) -> impl Iterator<Item = (&'a str, Span)> {
+        self.msg.fields.iter().map(|f| (f.key.as_str(), f.key_span))
+    }
+
+    /// Points "missing field" errors of an absent block at `span` (the layer's type, say).
+    pub fn set_anchor(&mut self, span: Span) {
+        self.anchor = Some(span);
+    }
+
+    /// Changes how the message is described in errors.
+    pub fn set_what(&mut self, what: String) {
+        self.what = what;
     }
 
     fn as_str(&self, key: &str, v: &'a Value) -> Result<Spanned<String>> {
@@ -93,9 +158,20 @@ impl<'a> Reader<'a> {
 
     fn as_int(&self, key: &str, v: &'a Value, min: i64) -> Result<i64> {
         let n = self.as_number(key, v)?;
-        if n.fract() != 0.0 || !n.is_finite() || n < min as f64 || n > (1u64 << 40) as f64 {
-            let expected = if min >= 0 { "a non-negative integer" } else { "an integer" };
+        let expected = match min {
+            1 => "a positive integer",
+            0 => "a non-negative integer",
+            _ => "an integer",
+        };
+        if n.fract() != 0.0 || !n.is_finite() || n < min as f64 {
             return Err(self.type_error(key, expected, v));
+        }
+        if n.abs() > MAX_INT as f64 {
+            return Err(Diagnostic::new(
+                format!("field `{key}` of {} is too large", self.what),
+                v.span,
+                format!("at most {MAX_INT}"),
+            ));
         }
         Ok(n as i64)
     }
@@ -146,26 +222,21 @@ impl<'a> Reader<'a> {
         Ok(self.opt_usize(key)?.map_or(default, |s| s.value))
     }
 
+    fn opt_positive(&mut self, key: &'static str) -> Result<Option<Spanned<usize>>> {
+        match self.single(key)? {
+            Some(v) => Ok(Some(Spanned::new(self.as_int(key, v, 1)? as usize, v.span))),
+            None => Ok(None),
+        }
+    }
+
     /// A required positive integer.
     pub fn req_positive(&mut self, key: &'static str) -> Result<Spanned<usize>> {
-        let value = self.opt_usize(key)?.ok_or_else(|| self.missing(key))?;
-        self.check_positive(key, &value)?;
-        Ok(value)
+        self.opt_positive(key)?.ok_or_else(|| self.missing(key))
     }
 
     /// A positive integer with a default.
     pub fn positive_or(&mut self, key: &'static str, default: usize) -> Result<usize> {
-        match self.opt_usize(key)? {
-            Some(v) => self.check_positive(key, &v).map(|_| v.value),
-            None => Ok(default),
-        }
-    }
-
-    fn check_positive(&self, key: &str, v: &Spanned<usize>) -> Result<()> {
-        if v.value == 0 {
-            return Err(Diagnostic::new(format!("field `{key}` of {} must be positive", self.what), v.span, "is 0"));
-        }
-        Ok(())
+        Ok(self.opt_positive(key)?.map_or(default, |v| v.value))
     }
 
     /// A repeated non-negative integer.

@@ -18,7 +18,7 @@ const MAX_NESTING: usize = 64;
 /// Parses a whole graph file into its field tree.
 pub fn parse(text: &str) -> Result<Message> {
     check_nesting(text)?;
-    let mut pairs = GraphParser::parse(Rule::file, text).map_err(syntax_error)?;
+    let mut pairs = GraphParser::parse(Rule::file, text).map_err(|e| syntax_error(e, text))?;
     let file = pairs.next().expect("pest returns the file rule on success");
     let span = Span::new(0, text.len());
     let fields = file.into_inner().filter(|p| p.as_rule() == Rule::field).map(field).collect();
@@ -75,9 +75,16 @@ fn span_of(pair: &Pair<Rule>) -> Span {
     Span::new(pair.as_span().start(), pair.as_span().end())
 }
 
-fn check_nesting(text: &str) -> Result<()> {
-    let (mut depth, mut in_string, mut in_comment) = (0usize, None::<char>, false);
-    let mut escaped = false;
+/// Where brackets open outside strings and comments: the first position nested too deep, and the
+/// brackets still open at the end of the text.
+struct BracketScan {
+    too_deep_at: Option<usize>,
+    unclosed: Vec<usize>,
+}
+
+fn scan_brackets(text: &str) -> BracketScan {
+    let mut scan = BracketScan { too_deep_at: None, unclosed: Vec::new() };
+    let (mut in_string, mut in_comment, mut escaped) = (None::<char>, false, false);
     for (i, c) in text.char_indices() {
         if in_comment {
             in_comment = c != '\n';
@@ -93,23 +100,32 @@ fn check_nesting(text: &str) -> Result<()> {
             match c {
                 '#' => in_comment = true,
                 '"' | '\'' => in_string = Some(c),
-                '{' | '[' => depth += 1,
-                '}' | ']' => depth = depth.saturating_sub(1),
+                '{' | '[' => scan.unclosed.push(i),
+                '}' | ']' => {
+                    scan.unclosed.pop();
+                }
                 _ => {}
             }
-            if depth > MAX_NESTING {
-                return Err(Diagnostic::new(
-                    format!("blocks nested more than {MAX_NESTING} deep"),
-                    Span::new(i, i + 1),
-                    "too deep",
-                ));
+            if scan.unclosed.len() > MAX_NESTING && scan.too_deep_at.is_none() {
+                scan.too_deep_at = Some(i);
             }
         }
     }
-    Ok(())
+    scan
 }
 
-fn syntax_error(err: pest::error::Error<Rule>) -> Diagnostic {
+fn check_nesting(text: &str) -> Result<()> {
+    match scan_brackets(text).too_deep_at {
+        Some(i) => {
+            Err(Diagnostic::new(format!("blocks nested more than {MAX_NESTING} deep"), Span::new(i, i + 1), "too deep"))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Turns pest's error into a diagnostic, recognizing the common mistakes pest can only describe as
+/// "expected ...": an unclosed block, an unterminated string, a malformed number, a stray character.
+fn syntax_error(err: pest::error::Error<Rule>, text: &str) -> Diagnostic {
     let span = match err.location {
         InputLocation::Pos(p) => Span::new(p, p + 1),
         InputLocation::Span((s, e)) => Span::new(s, e),
@@ -118,7 +134,62 @@ fn syntax_error(err: pest::error::Error<Rule>) -> Diagnostic {
         ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
         ErrorVariant::CustomError { message } => message.clone(),
     };
+    let pos = span.start.min(text.len());
+    let rest = &text[pos..];
+    if rest.trim().is_empty() {
+        if let Some(open) = scan_brackets(text).unclosed.last() {
+            return Diagnostic::new(
+                "unexpected end of file: a block is not closed",
+                Span::new(*open, open + 1),
+                "this block is never closed",
+            )
+            .help("add the missing '}' (or ']')");
+        }
+    }
+    let next = rest.chars().next().unwrap_or(' ');
+    if next == '"' || next == '\'' {
+        let line_end = rest.find('\n').map_or(text.len(), |i| pos + i);
+        return Diagnostic::new(
+            "unterminated string",
+            Span::new(pos, line_end),
+            "the closing quote is missing before the end of the line",
+        );
+    }
+    if let Some(number) = malformed_number(text, pos) {
+        return Diagnostic::new(
+            format!("malformed number `{}`", &text[number.start..number.end]),
+            number,
+            "not a number",
+        )
+        .help("numbers look like 12, -0.5, 1e-4");
+    }
+    if !(next.is_ascii_alphanumeric() || "_{}[]:;,#.-".contains(next) || next.is_whitespace()) {
+        return Diagnostic::new(
+            format!("unexpected character '{next}'"),
+            Span::new(pos, pos + next.len_utf8()),
+            format!("expected {expected}"),
+        );
+    }
     Diagnostic::new("syntax error", span, format!("expected {expected}"))
+}
+
+/// The number-like token at `pos`, or the one just before it, when it is not a valid number
+/// (`1e-`, `10x`, `0.0.1`).
+fn malformed_number(text: &str, pos: usize) -> Option<Span> {
+    let is_token = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '+' || c == '_';
+    let token_around = |at: usize| {
+        let start = text[..at].char_indices().rev().find(|(_, c)| !is_token(*c)).map_or(0, |(i, c)| i + c.len_utf8());
+        let end = text[at..].find(|c: char| !is_token(c)).map_or(text.len(), |i| at + i);
+        Span::new(start, end)
+    };
+    let here = token_around(pos);
+    let before = text[..pos].trim_end().len();
+    let candidates = [here, token_around(before)];
+    candidates.into_iter().find(|s| {
+        let token = &text[s.start..s.end];
+        let number_like = token.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.');
+        number_like && token.len() > 1 && token.parse::<f64>().is_err() && !matches!(token, "-inf" | "-nan")
+    })
 }
 
 fn describe_expected(rules: &[Rule]) -> String {
@@ -138,7 +209,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             words.push(word);
         }
     }
-    if rules.contains(&Rule::field) && !rules.contains(&Rule::EOI) {
+    if (rules.contains(&Rule::field) || rules.contains(&Rule::key)) && !rules.contains(&Rule::EOI) {
         words.push("'}'");
     }
     match words.len() {
@@ -180,6 +251,12 @@ mod tests {
         let err = parse("layer {\n  name: \n}").unwrap_err();
         assert_eq!(err.span.start, 17);
         assert!(err.label.contains("a string"), "{}", err.label);
+    }
+
+    #[test]
+    fn malformed_numbers_next_to_multibyte_text_do_not_panic() {
+        // The token `1x` starts right after a two-byte character.
+        assert_eq!(malformed_number("é1x }", 5), Some(Span::new(2, 4)));
     }
 
     #[test]

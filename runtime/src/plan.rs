@@ -1,0 +1,105 @@
+//! The execution plan: the contract between the compiler and the backends. A plan is a list of
+//! kernel calls over numbered buffers; it knows nothing of graph files or the IR.
+
+use crate::ops::{BinaryOp, ConvAttrs, Distribution, PoolAttrs, ReduceOp, UnaryOp, F32};
+
+/// A buffer's index in [`Plan::buffers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub u32);
+
+/// What a buffer holds between steps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BufferRole {
+    /// Persistent state by name: a parameter, a running statistic or optimizer state. It keeps its
+    /// value between runs of the plan and is what checkpoints save.
+    State(String),
+    /// Fed by the caller before each run (a data batch, a step counter).
+    Feed(String),
+    /// An intermediate value, recomputed every run.
+    Temp,
+}
+
+/// One buffer: its shape and role.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffer {
+    /// Row-major shape (empty for a scalar).
+    pub shape: Vec<usize>,
+    /// What it holds.
+    pub role: BufferRole,
+}
+
+impl Buffer {
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A kernel: what one step computes. Shapes are those of the step's buffers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kernel {
+    /// Fills the output with one value.
+    Fill(F32),
+    /// Draws the output from a distribution; `stream` separates noise sources.
+    Sample { dist: Distribution, stream: u32 },
+    /// `op(A)·op(B)` of two matrices.
+    MatMul { trans_a: bool, trans_b: bool },
+    /// Convolution of N×C×H×W by O×C×kh×kw.
+    Conv2d(ConvAttrs),
+    /// Transposed convolution of N×C×H×W by C×O×kh×kw (also a convolution's input gradient).
+    ConvTranspose2d(ConvAttrs),
+    /// A convolution's weight gradient from its input (N×C×H×W) and output gradient
+    /// (N×O×Ho×Wo): O×C×kh×kw, the kernel size taken from the output buffer.
+    Conv2dGradWeight(ConvAttrs),
+    /// Pooling.
+    Pool2d(PoolAttrs),
+    /// Pooling's input gradient from its input and output gradient.
+    Pool2dGrad(PoolAttrs),
+    /// Nearest-neighbour upsampling.
+    Upsample2d { scale: usize },
+    /// Elementwise function of one input.
+    Unary(UnaryOp),
+    /// Elementwise function of two same-shaped inputs.
+    Binary(BinaryOp),
+    /// Reduction over `axes` (removed from the shape).
+    Reduce { op: ReduceOp, axes: Vec<usize> },
+    /// Broadcast: input axis i is output axis `dims[i]` (size equal, or 1 and repeated).
+    Broadcast { dims: Vec<usize> },
+    /// Copies the input (reshapes and stop-gradients).
+    Copy,
+    /// Concatenation along `axis`.
+    Concat { axis: usize },
+    /// Elements `start..end` along `axis`.
+    Slice { axis: usize, start: usize, end: usize },
+    /// Softmax along `axis`.
+    Softmax { axis: usize },
+    /// log(softmax) along `axis`.
+    LogSoftmax { axis: usize },
+    /// One-hot rows from integer labels.
+    OneHot { classes: usize },
+    /// Fraction of rows whose label is among the `top_k` highest scores.
+    Accuracy { top_k: usize },
+}
+
+/// One kernel call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// What to compute.
+    pub kernel: Kernel,
+    /// Input buffers, in order.
+    pub inputs: Vec<BufId>,
+    /// The output buffer.
+    pub output: BufId,
+}
+
+/// A lowered program.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Every buffer.
+    pub buffers: Vec<Buffer>,
+    /// Steps in execution order.
+    pub steps: Vec<Step>,
+    /// After all steps, `(source, target)`: the target state buffer takes the source's value
+    /// (parameter, running-statistic and optimizer-state updates).
+    pub writebacks: Vec<(BufId, BufId)>,
+}

@@ -1,0 +1,17 @@
+# Two layers are both named "fc1".
+name: "mlp"
+layer {
+  name: "data"  type: "Data"
+  top: "data"
+  data_param { source: "mnist_train_lmdb" batch_size: 64 }
+}
+layer {
+  name: "fc1"  type: "InnerProduct"
+  bottom: "data"  top: "fc1"
+  inner_product_param { num_output: 100 }
+}
+layer {
+  name: "fc1"  type: "InnerProduct"
+  bottom: "fc1"  top: "fc2"
+  inner_product_param { num_output: 10 }
+}

@@ -1,0 +1,12 @@
+# The Convolution layer's convolution_param has no `kernel_size`.
+name: "convnet"
+layer {
+  name: "data"  type: "Data"
+  top: "data"
+  data_param { source: "mnist_train_lmdb" batch_size: 64 }
+}
+layer {
+  name: "conv1"  type: "Convolution"
+  bottom: "data"  top: "conv1"
+  convolution_param { num_output: 20 stride: 1 }
+}

@@ -1,0 +1,20 @@
+# The solver gives no max_iter (or epochs).
+name: "mlp"
+layer {
+  name: "data"  type: "Data"
+  top: "data"  top: "label"
+  data_param { source: "mnist_train_lmdb" batch_size: 64 }
+}
+layer {
+  name: "fc1"  type: "InnerProduct"
+  bottom: "data"  top: "fc1"
+  inner_product_param { num_output: 10 }
+}
+layer {
+  name: "loss"  type: "SoftmaxWithLoss"
+  bottom: "fc1"  bottom: "label"  top: "loss"
+}
+solver {
+  display: 100
+  phase { name: "train" type: "SGD" base_lr: 0.01 }
+}

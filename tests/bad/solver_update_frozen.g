@@ -1,0 +1,26 @@
+# The solver phase updates only "fc1", whose parameters are frozen (lr_mult: 0).
+name: "mlp"
+layer {
+  name: "data"  type: "Data"
+  top: "data"  top: "label"
+  data_param { source: "mnist_train_lmdb" batch_size: 64 }
+}
+layer {
+  name: "fc1"  type: "InnerProduct"
+  bottom: "data"  top: "fc1"
+  param { lr_mult: 0 }
+  param { lr_mult: 0 }
+  inner_product_param { num_output: 10 }
+}
+layer {
+  name: "loss"  type: "SoftmaxWithLoss"
+  bottom: "fc1"  bottom: "label"  top: "loss"
+}
+solver {
+  max_iter: 1000
+  phase {
+    name: "train"
+    update: "fc1"
+    type: "SGD" base_lr: 0.01
+  }
+}
