@@ -7,14 +7,17 @@
 //! 4. [`phases::check_phases`] and [`phases::check_generate`]: the solver's phases and the
 //!    generation block checked against the built graphs.
 
+pub mod autodiff;
 pub mod build;
 pub mod data;
 pub mod emit;
 pub mod error;
 pub mod ir;
+pub mod lower;
 pub mod phases;
 pub mod schema;
 pub mod syntax;
+pub mod train;
 
 use build::BuildOptions;
 use error::{Diagnostic, SourceFile};
@@ -49,11 +52,14 @@ pub struct CompileOptions {
     pub phase: PhaseSelect,
     /// Overrides the batch dimension (default: the solver's `batch_size`, else the file's).
     pub batch_size: Option<usize>,
+    /// With a solver phase: return the phase's whole training program (forward, gradients,
+    /// optimizer updates) instead of its forward graph.
+    pub train: bool,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { phase: PhaseSelect::Net(NetPhase::Train), batch_size: None }
+        CompileOptions { phase: PhaseSelect::Net(NetPhase::Train), batch_size: None, train: false }
     }
 }
 
@@ -68,6 +74,8 @@ pub struct Compiled {
     pub phases: Vec<PhaseInfo>,
     /// The generation block, checked against the TEST graph.
     pub generate: Option<GenerateInfo>,
+    /// The batch-size override in effect (from the options or the solver), if any.
+    pub batch_size: Option<usize>,
 }
 
 /// Compiles a graph file: parses, checks and builds it, and checks its solver and generation
@@ -98,8 +106,16 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
                 };
                 return Err(Diagnostic::new(format!("no phase named \"{name}\""), span, listed).suggest(name, known));
             };
-            phases::restrict_to_phase(train, phase)
+            if opts.train {
+                autodiff::training_program(&train, phase)
+            } else {
+                phases::restrict_to_phase(train, phase)
+            }
         }
     };
-    Ok(Compiled { net, graph, phases, generate })
+    if opts.train && !matches!(opts.phase, PhaseSelect::Solver(_)) {
+        let span = net.solver.as_ref().map_or(error::Span::default(), |s| s.span);
+        return Err(Diagnostic::new("a training program is built per solver phase", span, "name one with --phase"));
+    }
+    Ok(Compiled { net, graph, phases, generate, batch_size })
 }

@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
 use graphc::error::SourceFile;
+use graphc::train::{self, RunOptions};
 use graphc::{compile, emit, CompileOptions, PhaseSelect};
 
 /// A declarative model-graph compiler for Caffe-style graph files.
@@ -16,6 +19,55 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a graph as its solver says, writing metrics, samples and checkpoints.
+    Run {
+        /// The graph file.
+        file: String,
+        /// The run directory (default: runs/<graph name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Train for this many epochs (overrides the file).
+        #[arg(long)]
+        epochs: Option<u64>,
+        /// Stop after this many iterations, counted from the start of training.
+        #[arg(long)]
+        max_steps: Option<u64>,
+        /// The random seed (overrides the file's random_seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The data: mnist (bundled), fashion, or a directory of IDX files.
+        #[arg(long, default_value = "mnist")]
+        data: String,
+        /// The device: cpu (CUDA arrives with its own backend).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu"])]
+        device: String,
+        /// Continue the run in --out from its checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Override the batch size.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        batch_size: Option<u32>,
+    },
+    /// Generate images from a trained run's checkpoint.
+    Sample {
+        /// The run directory (holding graph.g and checkpoint.safetensors).
+        run: PathBuf,
+        /// Number of images.
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        /// Lay a 2-D latent blob out as an evenly spaced grid over the plane.
+        #[arg(long)]
+        grid: Option<String>,
+        /// The PNG to write (default: RUN/sample.png or RUN/grid_<BLOB>.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the latent batch.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Parse and validate graph files; prints `ok` per file or its errors.
     Check {
         /// Graph files.
@@ -32,6 +84,9 @@ enum Command {
         /// TRAIN, TEST, or the name of a solver phase.
         #[arg(long, default_value = "TRAIN")]
         phase: String,
+        /// With --phase NAME: print the phase's training program (gradients, optimizer updates).
+        #[arg(long)]
+        train: bool,
         /// Override the batch size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: Option<u32>,
@@ -54,6 +109,59 @@ enum Emit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { file, out, epochs, max_steps, seed, data, device: _, resume, threads, batch_size } => {
+            if let Some(n) = threads {
+                if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+                    eprintln!("error: cannot start {n} threads: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            let opts = CompileOptions { batch_size: batch_size.map(|b| b as usize), ..CompileOptions::default() };
+            let compiled = match load(&file).and_then(|src| compile(&src, &opts).map_err(|d| d.render(&src))) {
+                Ok(c) => c,
+                Err(message) => {
+                    eprint!("{message}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let name = compiled.net.name.clone().unwrap_or_else(|| stem(&file));
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&name));
+            let run_opts = RunOptions { out: out.clone(), max_steps, epochs, seed, data, resume };
+            if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::copy(&file, out.join("graph.g"))) {
+                eprintln!("error: cannot write the run directory {}: {e}", out.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!("training {file} into {} (threads: {})", out.display(), rayon::current_num_threads());
+            match train::run(&compiled, &run_opts, &mut |line| eprintln!("{line}")) {
+                Ok(summary) => {
+                    eprintln!(
+                        "done: {} iterations; metrics, samples and checkpoint in {}",
+                        summary.iterations,
+                        out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Sample { run, n, grid, out, seed } => {
+            let out = out.unwrap_or_else(|| {
+                run.join(grid.as_ref().map_or("sample.png".to_string(), |g| format!("grid_{g}.png")))
+            });
+            match train::sample::sample_run(&run, &train::sample::SampleOptions { n, grid, seed }, &out) {
+                Ok(()) => {
+                    println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Check { files } => {
             let mut failed = false;
             for file in &files {
@@ -73,8 +181,9 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Compile { file, emit: what, phase, batch_size } => {
-            let opts = CompileOptions { phase: PhaseSelect::parse(&phase), batch_size: batch_size.map(|b| b as usize) };
+        Command::Compile { file, emit: what, phase, batch_size, train } => {
+            let opts =
+                CompileOptions { phase: PhaseSelect::parse(&phase), batch_size: batch_size.map(|b| b as usize), train };
             let result = load(&file).and_then(|src| match compile(&src, &opts) {
                 Ok(compiled) => Ok(match what {
                     Emit::Ir => graphc::ir::print_graph(&compiled.graph, &src),
@@ -96,6 +205,10 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn stem(path: &str) -> String {
+    std::path::Path::new(path).file_stem().map_or_else(|| "run".to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 fn load(path: &str) -> Result<SourceFile, String> {

@@ -14,7 +14,7 @@ fn stem(path: &str) -> &str {
 
 fn compiled(path: &str, phase: NetPhase) -> (SourceFile, graphc::Compiled) {
     let src = SourceFile::read(path).expect("model file is readable");
-    let opts = CompileOptions { phase: PhaseSelect::Net(phase), batch_size: None };
+    let opts = CompileOptions { phase: PhaseSelect::Net(phase), batch_size: None, train: false };
     match compile(&src, &opts) {
         Ok(c) => (src, c),
         Err(d) => panic!("{}", d.render(&src)),

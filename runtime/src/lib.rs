@@ -3,6 +3,8 @@
 //! This crate knows nothing of the graph language or the IR: the compiler lowers a graph to a
 //! [`Plan`], a list of [`Kernel`] calls over numbered buffers, and a backend runs it.
 
+pub mod cpu;
+pub mod exec;
 pub mod ops;
 pub mod plan;
 pub mod rng;

@@ -90,6 +90,8 @@ pub struct Step {
     pub inputs: Vec<BufId>,
     /// The output buffer.
     pub output: BufId,
+    /// What the step computes, for messages and profiles (e.g. `d_real/conv1 (conv2d)`).
+    pub label: String,
 }
 
 /// A lowered program.
@@ -102,4 +104,18 @@ pub struct Plan {
     /// After all steps, `(source, target)`: the target state buffer takes the source's value
     /// (parameter, running-statistic and optimizer-state updates).
     pub writebacks: Vec<(BufId, BufId)>,
+    /// Values the caller reads after a run, by name (losses, named blobs).
+    pub outputs: Vec<(String, BufId)>,
+}
+
+impl Plan {
+    /// The buffer of output `name`.
+    pub fn output(&self, name: &str) -> Option<BufId> {
+        self.outputs.iter().find(|(n, _)| n == name).map(|(_, b)| *b)
+    }
+
+    /// The shape of buffer `id`.
+    pub fn shape(&self, id: BufId) -> &[usize] {
+        &self.buffers[id.0 as usize].shape
+    }
 }

@@ -68,6 +68,8 @@ pub enum ParamKind {
     Learned,
     /// Updated by the forward pass (BatchNorm running mean and variance).
     RunningStat,
+    /// An optimizer's state for one parameter (momentum, Adam's moments).
+    OptimizerState,
 }
 
 /// A parameter: one `Param` node with its filler and optimizer multipliers.

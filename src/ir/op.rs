@@ -12,6 +12,9 @@ pub enum InputField {
     Image,
     /// Integer class labels, as floats.
     Label,
+    /// The 1-based number of the training step being run (a scalar), for optimizers' bias
+    /// corrections.
+    Step,
 }
 
 /// An IR operation. Inputs are the node's incoming edges, ordered by slot.

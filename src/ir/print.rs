@@ -22,6 +22,7 @@ pub fn print_graph(graph: &Graph, src: &SourceFile) -> String {
         let kind = match p.kind {
             ParamKind::Learned => String::new(),
             ParamKind::RunningStat => " running-stat".to_string(),
+            ParamKind::OptimizerState => " optimizer-state".to_string(),
         };
         let _ = writeln!(
             out,

@@ -1,0 +1,116 @@
+//! Sum and mean over a set of axes. Values are accumulated in f64 (with eight independent lanes
+//! along contiguous runs, so the loop vectorizes), which keeps large sums accurate. Work is split
+//! along the outermost axis into blocks whose boundaries depend only on the shape, and partial
+//! sums are combined in block order, so results are bit-identical for any thread count.
+
+use super::View;
+use crate::ops::ReduceOp;
+use rayon::prelude::*;
+
+/// Input elements per parallel block, roughly.
+const BLOCK_ELEMS: usize = 1 << 16;
+/// The most partial sums an outer reduced axis is split into.
+const MAX_PARTIALS: usize = 16;
+
+/// An axis group of the collapsed input: its size and whether it is reduced.
+type Dim = (usize, bool);
+
+/// `shape` with size-1 axes dropped and neighbouring axes of the same kind merged.
+fn collapse(shape: &[usize], axes: &[usize]) -> Vec<Dim> {
+    let mut dims: Vec<Dim> = Vec::with_capacity(shape.len());
+    for (axis, &size) in shape.iter().enumerate().filter(|(_, size)| **size != 1) {
+        let reduced = axes.contains(&axis);
+        match dims.last_mut() {
+            Some(last) if last.1 == reduced => last.0 *= size,
+            _ => dims.push((size, reduced)),
+        }
+    }
+    dims
+}
+
+/// Σ x in f64, over eight lanes combined in a fixed order.
+fn sum_f64(x: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, &v)| *l += v as f64);
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// Adds the reduction of `x` (of collapsed shape `dims`) into `acc` (one slot per kept index).
+fn accumulate(x: &[f32], dims: &[Dim], acc: &mut [f64]) {
+    match dims {
+        [] => acc[0] += x[0] as f64,
+        [(_, true)] => acc[0] += sum_f64(x),
+        [(_, false)] => acc.iter_mut().zip(x).for_each(|(a, &v)| *a += v as f64),
+        [(len, reduced), rest @ ..] => {
+            let step = x.len() / len;
+            let acc_step = if *reduced { acc.len() } else { acc.len() / len };
+            for i in 0..*len {
+                let acc = if *reduced { &mut *acc } else { &mut acc[i * acc_step..][..acc_step] };
+                accumulate(&x[i * step..][..step], rest, acc);
+            }
+        }
+    }
+}
+
+/// Reduces `x` over the sorted `axes` into `out` (those axes removed).
+pub fn reduce(op: ReduceOp, x: View, axes: &[usize], out: &mut [f32]) {
+    let count: usize = axes.iter().map(|&a| x.shape[a]).product();
+    let divisor = match op {
+        ReduceOp::Sum => 1.0,
+        ReduceOp::Mean => count as f64,
+    };
+    let dims = collapse(x.shape, axes);
+    let mut acc = vec![0f64; out.len()];
+    if !x.data.is_empty() {
+        let (top, reduced) = dims.first().copied().unwrap_or((1, false));
+        let row = x.data.len() / top;
+        // Blocks of the outermost axis group, sized from the shape alone.
+        let max_blocks = if reduced { top.min(MAX_PARTIALS) } else { top };
+        let blocks = (x.data.len() / BLOCK_ELEMS).clamp(1, max_blocks);
+        let rows_per_block = top.div_ceil(blocks);
+        let acc_per_row = if reduced { 0 } else { out.len() / top };
+        let run = |start: usize| {
+            let rows = rows_per_block.min(top - start);
+            let mut part = vec![0f64; if reduced { out.len() } else { rows * acc_per_row }];
+            let block_dims: Vec<Dim> = std::iter::once((rows, reduced)).chain(dims.iter().skip(1).copied()).collect();
+            accumulate(&x.data[start * row..][..rows * row], &block_dims, &mut part);
+            (start, part)
+        };
+        let starts = (0..top).step_by(rows_per_block);
+        let parts: Vec<(usize, Vec<f64>)> = if x.data.len() >= super::par::PAR_MIN {
+            starts.collect::<Vec<_>>().into_par_iter().map(run).collect()
+        } else {
+            starts.map(run).collect()
+        };
+        for (start, part) in parts {
+            if reduced {
+                acc.iter_mut().zip(&part).for_each(|(a, p)| *a += p);
+            } else {
+                acc[start * acc_per_row..][..part.len()].copy_from_slice(&part);
+            }
+        }
+    }
+    out.iter_mut().zip(&acc).for_each(|(o, a)| *o = (a / divisor) as f32);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapse_groups_axes_by_kind() {
+        assert_eq!(collapse(&[2, 3, 4, 5], &[0, 2, 3]), vec![(2, true), (3, false), (20, true)]);
+        assert_eq!(collapse(&[2, 1, 4], &[1]), vec![(8, false)]);
+        assert_eq!(collapse(&[1, 1], &[0, 1]), vec![]);
+    }
+
+    #[test]
+    fn sum_f64_is_exact_for_small_integers() {
+        let x: Vec<f32> = (1..=1001).map(|i| i as f32).collect();
+        assert_eq!(sum_f64(&x), 1001.0 * 1002.0 / 2.0);
+    }
+}

@@ -1,0 +1,11 @@
+//! Training: parameter initialization, data batches, checkpoints, sample grids and the loop.
+
+pub mod batches;
+pub mod checkpoint;
+pub mod grid;
+pub mod init;
+mod progress;
+pub mod sample;
+mod trainer;
+
+pub use trainer::{run, RunOptions, RunSummary, TrainError};

@@ -1,0 +1,368 @@
+//! The training loop, as the book's pseudo-code runs it: each iteration runs the solver's phases
+//! in order, each phase `steps` times (K discriminator steps, then one generator step), each step
+//! with a fresh data batch and fresh noise. It logs metrics, writes checkpoints and sample grids,
+//! stops on a non-finite loss naming the op that produced it, and can resume bit-identically.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use graphc_runtime::cpu::NoiseKey;
+use graphc_runtime::exec::{CpuProgram, ExecError, State};
+use graphc_runtime::BufferRole;
+
+use super::batches::{Batches, Cursor};
+use super::checkpoint::{self, CheckpointError, Position};
+use super::init::initial_values;
+use super::sample::Generator;
+use crate::data::{load_split, resolve_source, DataError, Dataset, Split};
+use crate::ir::Graph;
+use crate::phases::PhaseInfo;
+use crate::schema::{Duration, NetPhase};
+use crate::{autodiff, build, lower, Compiled};
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The run directory.
+    pub out: PathBuf,
+    /// Stop after this many iterations (counted from the start of training).
+    pub max_steps: Option<u64>,
+    /// Train for this many epochs (overrides the file).
+    pub epochs: Option<u64>,
+    /// The seed (overrides the file's `random_seed`).
+    pub seed: Option<u64>,
+    /// `mnist`, `fashion` or a directory of IDX files.
+    pub data: String,
+    /// Continue from the run directory's checkpoint.
+    pub resume: bool,
+}
+
+/// Why a run stopped early.
+#[derive(Debug)]
+pub enum TrainError {
+    /// The graph file has no solver.
+    NoSolver,
+    /// The data could not be read or does not fit the graph.
+    Data(String),
+    /// A checkpoint could not be read or written.
+    Checkpoint(CheckpointError),
+    /// The run directory could not be written.
+    Io(PathBuf, std::io::Error),
+    /// A program could not run.
+    Exec(ExecError),
+    /// A loss became NaN or infinite.
+    NonFinite { iteration: u64, phase: String, loss: String, origin: String },
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            TrainError::NoSolver => write!(f, "the graph has no `solver` block, so there is nothing to train"),
+            TrainError::Data(why) => f.write_str(why),
+            TrainError::Checkpoint(e) => write!(f, "{e}"),
+            TrainError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            TrainError::Exec(e) => write!(f, "{e}"),
+            TrainError::NonFinite { iteration, phase, loss, origin } => write!(
+                f,
+                "loss \"{loss}\" of phase \"{phase}\" is not finite at iteration {iteration}; the first non-finite value \
+                 came from {origin}. The last good checkpoint is kept."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+impl From<DataError> for TrainError {
+    fn from(e: DataError) -> Self {
+        TrainError::Data(e.to_string())
+    }
+}
+
+impl From<CheckpointError> for TrainError {
+    fn from(e: CheckpointError) -> Self {
+        TrainError::Checkpoint(e)
+    }
+}
+
+impl From<ExecError> for TrainError {
+    fn from(e: ExecError) -> Self {
+        TrainError::Exec(e)
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    /// Iterations completed.
+    pub iterations: u64,
+    /// Per phase, the mean weighted loss over the held-out split.
+    pub held_out: Vec<(String, f64)>,
+}
+
+/// One phase's compiled training program.
+struct PhaseRun {
+    info: PhaseInfo,
+    program: CpuProgram,
+    /// Images per step, when the phase reads data.
+    batch: Option<usize>,
+}
+
+/// The feeds a phase program reads: a data batch when it has an image input, and the step.
+fn feeds(program: &CpuProgram, batches: &mut Batches, step: u64) -> HashMap<&'static str, Vec<f32>> {
+    let mut feeds = HashMap::from([("step", vec![step as f32])]);
+    if let Some(batch) = batch_size(program) {
+        let (images, labels) = batches.next_batch(batch);
+        feeds.insert("image", images);
+        feeds.insert("label", labels);
+    }
+    feeds
+}
+
+fn batch_size(program: &CpuProgram) -> Option<usize> {
+    let plan = program.plan();
+    plan.buffers.iter().find(|b| b.role == BufferRole::Feed("image".into())).map(|b| b.shape[0])
+}
+
+/// Trains `compiled` as its solver says.
+pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> Result<RunSummary, TrainError> {
+    let solver = compiled.net.solver.as_ref().ok_or(TrainError::NoSolver)?;
+    let seed = opts.seed.unwrap_or(solver.random_seed);
+    let train_graph = build_phase(compiled, NetPhase::Train)?;
+    let test_graph = build_phase(compiled, NetPhase::Test)?;
+    let mut phases: Vec<PhaseRun> = compiled
+        .phases
+        .iter()
+        .map(|info| {
+            let program = CpuProgram::new(lower::to_plan(&autodiff::training_program(&train_graph, info), &[]));
+            let batch = batch_size(&program);
+            PhaseRun { info: info.clone(), program, batch }
+        })
+        .collect();
+    let shapes = state_shapes(&train_graph, &test_graph, &phases);
+    let data_dir = resolve_source(&opts.data);
+    let train_data = load_split(&data_dir, Split::Train)?;
+    check_image_size(&train_data, &data_dir)?;
+    std::fs::create_dir_all(opts.out.join("samples")).map_err(|e| TrainError::Io(opts.out.clone(), e))?;
+    let checkpoint_path = opts.out.join("checkpoint.safetensors");
+
+    let (mut state, mut position) = if opts.resume {
+        let (state, position) = checkpoint::load(&checkpoint_path)?;
+        checkpoint::check_fits(&checkpoint_path, &state, &shapes)?;
+        log(&format!("resuming from {} at iteration {}", checkpoint_path.display(), position.iteration));
+        (state, position)
+    } else {
+        (initial_state(&train_graph, &test_graph, &phases, seed), Position { seed, ..Position::default() })
+    };
+    let images_per_iteration: usize = phases.iter().map(|p| p.batch.unwrap_or(0) * p.info.steps).sum();
+    let total = total_iterations(solver.duration, opts, train_data.count, images_per_iteration);
+    let cursor = Cursor { epoch: position.epoch, position: position.data_position };
+    let mut batches = Batches::new(train_data, seed, cursor);
+    let mut sampler = Generator::new(compiled, &test_graph, None).ok();
+    let mut metrics = open_metrics(&opts.out, opts.resume)?;
+    let samples_at = |iteration: u64| opts.out.join("samples").join(format!("step_{iteration:06}.png"));
+    if let (Some(sampler), 0) = (&mut sampler, position.iteration) {
+        sampler.write_png(&mut state, seed, &samples_at(0), &HashMap::new())?;
+    }
+    let progress = super::progress::Progress::new(total, position.iteration);
+    let mut window = (Instant::now(), 0usize);
+    while position.iteration < total {
+        let iteration = position.iteration;
+        let mut logged: Vec<(String, Vec<(String, f32)>)> = Vec::new();
+        for phase in &mut phases {
+            let mut last = Vec::new();
+            for k in 0..phase.info.steps {
+                let step = iteration * phase.info.steps as u64 + k as u64 + 1;
+                let feeds = feeds(&phase.program, &mut batches, step);
+                phase.program.run(&mut state, &feeds, &NoiseKey { seed, draw: position.draw })?;
+                position.draw += 1;
+                last = read_losses(&phase.program, &state, &phase.info);
+                check_finite(&phase.program, &state, &phase.info, &last, iteration)?;
+            }
+            window.1 += phase.batch.unwrap_or(0) * phase.info.steps;
+            logged.push((phase.info.name.clone(), last));
+        }
+        position.iteration += 1;
+        let cursor = batches.cursor();
+        (position.epoch, position.data_position) = (cursor.epoch, cursor.position);
+        let done = position.iteration;
+        if done % solver.display as u64 == 0 || done == total {
+            let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+            for (phase, losses) in &logged {
+                write_metrics(&mut metrics, &opts.out, done, cursor.epoch, phase, losses, rate)?;
+            }
+            progress.log(done, cursor.epoch, &logged, rate, log);
+            window = (Instant::now(), 0);
+        }
+        progress.tick(done);
+        if (solver.snapshot > 0 && done % solver.snapshot as u64 == 0) || done == total {
+            checkpoint::save(&checkpoint_path, &state, &shapes, &position)?;
+            if let Some(sampler) = &mut sampler {
+                sampler.write_png(&mut state, seed, &samples_at(done), &HashMap::new())?;
+            }
+        }
+    }
+    progress.finish();
+    let held_out = held_out_losses(&train_graph, &compiled.phases, &mut state, &data_dir, seed)?;
+    for (phase, value) in &held_out {
+        log(&format!("held-out loss of phase \"{phase}\": {value:.4}"));
+        write_json(
+            &mut metrics,
+            &opts.out,
+            &serde_json::json!({"step": position.iteration, "phase": phase, "held_out_loss": value}),
+        )?;
+    }
+    Ok(RunSummary { iterations: position.iteration, held_out })
+}
+
+pub(crate) fn build_phase(compiled: &Compiled, phase: NetPhase) -> Result<Graph, TrainError> {
+    build::build(&compiled.net, &build::BuildOptions { phase, batch_size: compiled.batch_size })
+        .map_err(|d| TrainError::Data(format!("internal error rebuilding the graph: {}", d.message)))
+}
+
+fn check_image_size(data: &Dataset, dir: &Path) -> Result<(), TrainError> {
+    if (data.height, data.width) != (28, 28) {
+        return Err(TrainError::Data(format!(
+            "{}: images are {}×{}, the graph's Data layer reads 28×28",
+            dir.display(),
+            data.height,
+            data.width
+        )));
+    }
+    Ok(())
+}
+
+/// Iterations to run: `--max-steps`, else `--epochs` or the solver's length.
+fn total_iterations(duration: Duration, opts: &RunOptions, examples: usize, per_iteration: usize) -> u64 {
+    if let Some(steps) = opts.max_steps {
+        return steps;
+    }
+    let epochs = opts.epochs.or(match duration {
+        Duration::Epochs(e) => Some(e as u64),
+        Duration::Iterations(_) => None,
+    });
+    match (epochs, duration) {
+        (Some(e), _) => (e * examples as u64).div_ceil(per_iteration.max(1) as u64),
+        (None, Duration::Iterations(n)) => n as u64,
+        (None, Duration::Epochs(_)) => unreachable!("epochs handled above"),
+    }
+}
+
+/// Every state value of the run and its shape: parameters (TRAIN and TEST graphs), running
+/// statistics and the optimizer state of every phase.
+fn state_shapes(train: &Graph, test: &Graph, phases: &[PhaseRun]) -> HashMap<String, Vec<usize>> {
+    let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
+    for p in train.params.iter().chain(&test.params) {
+        shapes.insert(p.name.clone(), p.shape.0.clone());
+    }
+    for phase in phases {
+        for b in &phase.program.plan().buffers {
+            if let BufferRole::State(name) = &b.role {
+                shapes.insert(name.clone(), b.shape.clone());
+            }
+        }
+    }
+    shapes
+}
+
+fn initial_state(train: &Graph, test: &Graph, phases: &[PhaseRun], seed: u64) -> State {
+    let mut state = State::default();
+    for p in train.params.iter().chain(&test.params) {
+        state.values.entry(p.name.clone()).or_insert_with(|| initial_values(p, seed));
+    }
+    for (name, shape) in state_shapes(train, test, phases) {
+        state.values.entry(name).or_insert_with(|| vec![0.0; shape.iter().product()]);
+    }
+    state
+}
+
+fn read_losses(program: &CpuProgram, state: &State, info: &PhaseInfo) -> Vec<(String, f32)> {
+    info.losses
+        .iter()
+        .filter_map(|l| program.plan().output(&l.blob).map(|b| (l.blob.clone(), program.value(state, b)[0])))
+        .collect()
+}
+
+fn check_finite(
+    program: &CpuProgram,
+    state: &State,
+    info: &PhaseInfo,
+    losses: &[(String, f32)],
+    iteration: u64,
+) -> Result<(), TrainError> {
+    let Some((loss, _)) = losses.iter().find(|(_, v)| !v.is_finite()) else { return Ok(()) };
+    let origin = program
+        .plan()
+        .steps
+        .iter()
+        .find(|s| program.value(state, s.output).iter().any(|v| !v.is_finite()))
+        .map_or_else(|| "an unknown op".to_string(), |s| s.label.clone());
+    Err(TrainError::NonFinite { iteration, phase: info.name.clone(), loss: loss.clone(), origin })
+}
+
+fn open_metrics(out: &Path, append: bool) -> Result<std::fs::File, TrainError> {
+    let path = out.join("metrics.jsonl");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(&path)
+        .map_err(|e| TrainError::Io(path, e))
+}
+
+fn write_metrics(
+    file: &mut std::fs::File,
+    out: &Path,
+    step: u64,
+    epoch: u64,
+    phase: &str,
+    losses: &[(String, f32)],
+    rate: f64,
+) -> Result<(), TrainError> {
+    let mut record = serde_json::json!({"step": step, "epoch": epoch, "phase": phase});
+    for (name, value) in losses {
+        record[name] = serde_json::json!(value);
+    }
+    record["images_per_sec"] = serde_json::json!((rate * 10.0).round() / 10.0);
+    write_json(file, out, &record)
+}
+
+fn write_json(file: &mut std::fs::File, out: &Path, record: &serde_json::Value) -> Result<(), TrainError> {
+    writeln!(file, "{record}").map_err(|e| TrainError::Io(out.join("metrics.jsonl"), e))
+}
+
+/// Mean weighted loss of each data-reading phase over the held-out split, without updates.
+fn held_out_losses(
+    train: &Graph,
+    phases: &[PhaseInfo],
+    state: &mut State,
+    dir: &Path,
+    seed: u64,
+) -> Result<Vec<(String, f64)>, TrainError> {
+    let test = load_split(dir, Split::Test)?;
+    let mut results = Vec::new();
+    for info in phases {
+        let mut plan = lower::to_plan(&crate::phases::restrict_to_phase(train.clone(), info), &[]);
+        plan.writebacks.clear();
+        let mut program = CpuProgram::new(plan);
+        let Some(batch) = batch_size(&program) else { continue };
+        let mut batches = Batches::new(test.clone(), seed, Cursor::default());
+        let rounds = (test.count / batch).max(1);
+        let mut total = 0.0;
+        for round in 0..rounds {
+            let feeds = feeds(&program, &mut batches, 1);
+            program.run(state, &feeds, &NoiseKey { seed, draw: u64::MAX - 1 - round as u64 })?;
+            total += read_losses(&program, state, info)
+                .iter()
+                .zip(&info.losses)
+                .map(|((_, v), l)| (l.weight * v) as f64)
+                .sum::<f64>();
+        }
+        results.push((info.name.clone(), total / rounds as f64));
+    }
+    Ok(results)
+}
