@@ -126,7 +126,13 @@ fn main() -> ExitCode {
             };
             let name = compiled.net.name.clone().unwrap_or_else(|| stem(&file));
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&name));
-            let run_opts = RunOptions { out: out.clone(), max_steps, epochs, seed, data, resume };
+            let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = interrupt.clone();
+            if let Err(e) = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst)) {
+                eprintln!("note: Ctrl-C will not save a checkpoint ({e})");
+            }
+            let interrupt = Some(interrupt);
+            let run_opts = RunOptions { out: out.clone(), max_steps, epochs, seed, data, resume, interrupt };
             if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::copy(&file, out.join("graph.g"))) {
                 eprintln!("error: cannot write the run directory {}: {e}", out.display());
                 return ExitCode::FAILURE;

@@ -19,6 +19,7 @@ fn options(out: &std::path::Path, steps: u64) -> RunOptions {
         seed: Some(7),
         data: "mnist".into(),
         resume: false,
+        interrupt: None,
     }
 }
 

@@ -428,12 +428,9 @@ fn one_hot_and_accuracy() {
     assert_eq!(top2, [2.0 / 3.0]);
 }
 
-/// Runs `f` on rayon pools of one and two threads.
-fn on_pools<T>(f: impl Fn() -> T + Send + Sync) -> [T; 2]
-where
-    T: Send,
-{
-    [1, 2].map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool").install(&f))
+/// Runs `f` on rayon pools of one, two and three threads.
+fn on_pools<T: Send>(f: impl Fn() -> T + Send + Sync) -> [T; 3] {
+    [1, 2, 3].map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool").install(&f))
 }
 
 #[test]
@@ -444,7 +441,10 @@ fn results_do_not_depend_on_the_thread_count() {
     let (xs, ws, ys) = ([12, 3, 16, 16], [4, 3, 3, 3], [12, 4, 16, 16]);
     let (x, w, g) = (random(xs.iter().product(), 11), random(ws.iter().product(), 12), random(ys.iter().product(), 13));
     let big = random(300 * 400, 14);
-    let kernels: [(Kernel, Vec<Input>, Vec<usize>); 5] = [
+    // Large and ragged enough for the matrix product itself to split across threads.
+    let (a, b) = (random(97 * 131, 15), random(131 * 203, 16));
+    let kernels: [(Kernel, Vec<Input>, Vec<usize>); 6] = [
+        (Kernel::MatMul { trans_a: false, trans_b: false }, vec![(&a, &[97, 131]), (&b, &[131, 203])], vec![97, 203]),
         (Kernel::Conv2d(attrs), vec![(&x, &xs), (&w, &ws)], ys.to_vec()),
         (Kernel::ConvTranspose2d(attrs), vec![(&g, &ys), (&w, &ws)], xs.to_vec()),
         (Kernel::Conv2dGradWeight(attrs), vec![(&x, &xs), (&g, &ys)], ws.to_vec()),
@@ -452,8 +452,9 @@ fn results_do_not_depend_on_the_thread_count() {
         (Kernel::Reduce { op: ReduceOp::Mean, axes: vec![0, 1] }, vec![(&big, &[300, 400])], vec![]),
     ];
     for (kernel, inputs, out_shape) in &kernels {
-        let [one, two] = on_pools(|| run(kernel, inputs, out_shape));
+        let [one, two, three] = on_pools(|| run(kernel, inputs, out_shape));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&one), bits(&two), "{kernel:?}");
+        assert_eq!(bits(&one), bits(&three), "{kernel:?}");
     }
 }

@@ -27,7 +27,8 @@ impl fmt::Display for Shape {
 }
 
 /// Output size of a convolution or pooling window along one axis (Caffe's formula; pooling
-/// rounds up and keeps the last window inside the padded input).
+/// rounds up, then drops a last window that would start past the input and its padding, as
+/// PyTorch's ceil mode does; Caffe keeps such a window only to average over nothing).
 fn window_out(input: usize, kernel: usize, stride: usize, pad: usize, ceil: bool) -> Option<usize> {
     let padded = input + 2 * pad;
     if padded < kernel {
@@ -35,7 +36,7 @@ fn window_out(input: usize, kernel: usize, stride: usize, pad: usize, ceil: bool
     }
     let span = padded - kernel;
     let mut out = if ceil { span.div_ceil(stride) } else { span / stride } + 1;
-    if ceil && pad > 0 && (out - 1) * stride >= input + pad {
+    if ceil && (out - 1) * stride >= input + pad {
         out -= 1;
     }
     Some(out)
@@ -290,6 +291,9 @@ mod tests {
         // Caffe rounds pooling up: 3x3/2 over 6 gives ceil(3/2)+1 = 3 (floor would give 2).
         let pool3 = Op::Pool2d(PoolAttrs { method: PoolMethod::Ave, kernel: [3, 3], stride: [2, 2], pad: [0, 0] });
         assert_eq!(infer_shape(&pool3, &[&[1, 1, 6, 6]]).unwrap(), vec![1, 1, 3, 3]);
+        // A 1×1 window with stride 2 over 4: ceil gives 3 windows, the last starts past the input.
+        let sparse = Op::Pool2d(PoolAttrs { method: PoolMethod::Ave, kernel: [1, 1], stride: [2, 2], pad: [0, 0] });
+        assert_eq!(infer_shape(&sparse, &[&[1, 1, 4, 4]]).unwrap(), vec![1, 1, 2, 2]);
     }
 
     #[test]

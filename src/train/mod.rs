@@ -4,6 +4,7 @@ pub mod batches;
 pub mod checkpoint;
 pub mod grid;
 pub mod init;
+pub mod plot;
 mod progress;
 pub mod sample;
 mod trainer;

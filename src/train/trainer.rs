@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub data: String,
     /// Continue from the run directory's checkpoint.
     pub resume: bool,
+    /// Set (by a Ctrl-C handler, say) to stop after the current iteration with a checkpoint.
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Why a run stopped early.
@@ -53,6 +55,8 @@ pub enum TrainError {
     Io(PathBuf, std::io::Error),
     /// A program could not run.
     Exec(ExecError),
+    /// The run was interrupted; a checkpoint was written.
+    Interrupted { iteration: u64, checkpoint: PathBuf },
     /// A loss became NaN or infinite.
     NonFinite { iteration: u64, phase: String, loss: String, origin: String },
 }
@@ -65,6 +69,11 @@ impl fmt::Display for TrainError {
             TrainError::Checkpoint(e) => write!(f, "{e}"),
             TrainError::Io(p, e) => write!(f, "{}: {e}", p.display()),
             TrainError::Exec(e) => write!(f, "{e}"),
+            TrainError::Interrupted { iteration, checkpoint } => write!(
+                f,
+                "interrupted after iteration {iteration}; checkpoint written to {} (continue with --resume)",
+                checkpoint.display()
+            ),
             TrainError::NonFinite { iteration, phase, loss, origin } => write!(
                 f,
                 "loss \"{loss}\" of phase \"{phase}\" is not finite at iteration {iteration}; the first non-finite value \
@@ -198,11 +207,18 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
             window = (Instant::now(), 0);
         }
         progress.tick(done);
+        let interrupted = opts.interrupt.as_ref().is_some_and(|flag| flag.load(std::sync::atomic::Ordering::SeqCst));
+        if interrupted && done < total {
+            checkpoint::save(&checkpoint_path, &state, &shapes, &position)?;
+            progress.finish();
+            return Err(TrainError::Interrupted { iteration: done, checkpoint: checkpoint_path });
+        }
         if (solver.snapshot > 0 && done % solver.snapshot as u64 == 0) || done == total {
             checkpoint::save(&checkpoint_path, &state, &shapes, &position)?;
             if let Some(sampler) = &mut sampler {
                 sampler.write_png(&mut state, seed, &samples_at(done), &HashMap::new())?;
             }
+            plot_losses(&opts.out)?;
         }
     }
     progress.finish();
@@ -301,6 +317,13 @@ fn check_finite(
         .find(|s| program.value(state, s.output).iter().any(|v| !v.is_finite()))
         .map_or_else(|| "an unknown op".to_string(), |s| s.label.clone());
     Err(TrainError::NonFinite { iteration, phase: info.name.clone(), loss: loss.clone(), origin })
+}
+
+fn plot_losses(out: &Path) -> Result<(), TrainError> {
+    let metrics = out.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&metrics).map_err(|e| TrainError::Io(metrics, e))?;
+    super::plot::write_loss_plot(&out.join("loss.png"), &super::plot::curves_from_metrics(&text))
+        .map_err(TrainError::Data)
 }
 
 fn open_metrics(out: &Path, append: bool) -> Result<std::fs::File, TrainError> {

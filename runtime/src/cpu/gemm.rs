@@ -26,8 +26,13 @@ impl<'a> Mat<'a> {
         Mat { data: self.data, row_stride: self.col_stride, col_stride: self.row_stride }
     }
 
-    /// Whether every element of a `rows`×`cols` matrix lies inside `data`.
+    /// Whether every element of a `rows`×`cols` matrix lies inside `data` (and the strides fit in
+    /// `isize`).
     fn covers(&self, rows: usize, cols: usize) -> bool {
+        let max_stride = isize::MAX as usize;
+        if self.row_stride > max_stride || self.col_stride > max_stride {
+            return false;
+        }
         if rows == 0 || cols == 0 {
             return true;
         }
@@ -52,9 +57,8 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], accumu
         }
         return;
     }
-    // SAFETY: the assert above guarantees that every element the strides address lies inside its
-    // slice; `c` is borrowed mutably and cannot alias `a` or `b`; strides fit in isize because
-    // they index existing allocations.
+    // SAFETY: the assert above guarantees that the strides fit in isize and that every element
+    // they address lies inside its slice; `c` is borrowed mutably, so it cannot alias `a` or `b`.
     unsafe {
         gemm::gemm(
             m,
