@@ -110,11 +110,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { file, out, epochs, max_steps, seed, data, device: _, resume, threads, batch_size } => {
-            if let Some(n) = threads {
-                if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
-                    eprintln!("error: cannot start {n} threads: {e}");
-                    return ExitCode::FAILURE;
-                }
+            if let Err(e) = graphc_runtime::cpu::denormals::init_threads(threads) {
+                eprintln!("error: cannot start the worker threads: {e}");
+                return ExitCode::FAILURE;
             }
             let opts = CompileOptions { batch_size: batch_size.map(|b| b as usize), ..CompileOptions::default() };
             let compiled = match load(&file).and_then(|src| compile(&src, &opts).map_err(|d| d.render(&src))) {
@@ -154,6 +152,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Sample { run, n, grid, out, seed } => {
+            graphc_runtime::cpu::denormals::flush_denormals_on_this_thread();
             let out = out.unwrap_or_else(|| {
                 run.join(grid.as_ref().map_or("sample.png".to_string(), |g| format!("grid_{g}.png")))
             });

@@ -39,10 +39,14 @@ impl fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+/// Time spent per kind of step (the op named in the step's label), when profiling.
+pub type Profile = HashMap<String, (std::time::Duration, u64)>;
+
 /// A plan ready to run on the CPU, with its intermediate buffers.
 pub struct CpuProgram {
     plan: Plan,
     temps: Vec<Vec<f32>>,
+    profile: Option<Profile>,
 }
 
 impl CpuProgram {
@@ -53,7 +57,17 @@ impl CpuProgram {
             .iter()
             .map(|b| if b.role == BufferRole::Temp { vec![0.0; b.numel()] } else { Vec::new() })
             .collect();
-        CpuProgram { plan, temps }
+        CpuProgram { plan, temps, profile: None }
+    }
+
+    /// Starts recording the time spent per kind of step.
+    pub fn enable_profile(&mut self) {
+        self.profile = Some(Profile::new());
+    }
+
+    /// The time recorded per kind of step since profiling was enabled.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
     }
 
     /// The plan.
@@ -70,8 +84,9 @@ impl CpuProgram {
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
         self.check(state, feeds)?;
-        let CpuProgram { plan, temps } = self;
+        let CpuProgram { plan, temps, profile } = self;
         for step in &plan.steps {
+            let started = profile.as_ref().map(|_| std::time::Instant::now());
             let out_id = step.output.0 as usize;
             let mut out = std::mem::take(&mut temps[out_id]);
             {
@@ -83,6 +98,12 @@ impl CpuProgram {
                 execute(&step.kernel, &views, &mut out, plan.shape(step.output), noise);
             }
             temps[out_id] = out;
+            if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
+                let kind = step.label.rsplit('(').next().unwrap_or("").trim_end_matches(')').to_string();
+                let entry = profile.entry(kind).or_default();
+                entry.0 += started.elapsed();
+                entry.1 += 1;
+            }
         }
         for (source, target) in &plan.writebacks {
             let BufferRole::State(name) = &plan.buffers[target.0 as usize].role else { continue };

@@ -37,6 +37,11 @@ impl Batches {
         self.cursor
     }
 
+    /// Epochs completed, fractional: 2.5 is halfway through the third pass.
+    pub fn epochs_done(&self) -> f64 {
+        self.cursor.epoch as f64 + self.cursor.position as f64 / self.data.count.max(1) as f64
+    }
+
     /// Images per epoch.
     pub fn len(&self) -> usize {
         self.data.count

@@ -27,14 +27,14 @@ impl Progress {
     pub fn log(
         &self,
         done: u64,
-        epoch: u64,
+        epoch: f64,
         losses: &[(String, Vec<(String, f32)>)],
         rate: f64,
         log: &mut dyn FnMut(&str),
     ) {
         let parts: Vec<String> =
             losses.iter().flat_map(|(_, ls)| ls.iter().map(|(n, v)| format!("{n} {v:.4}"))).collect();
-        let line = format!("step {done} epoch {epoch} | {} | {rate:.0} img/s", parts.join(" "));
+        let line = format!("step {done} epoch {epoch:.2} | {} | {rate:.0} img/s", parts.join(" "));
         match &self.bar {
             Some(bar) => bar.set_message(line),
             None => log(&line),

@@ -151,6 +151,9 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
             PhaseRun { info: info.clone(), program, batch }
         })
         .collect();
+    if std::env::var_os("GRAPHC_PROFILE").is_some() {
+        phases.iter_mut().for_each(|p| p.program.enable_profile());
+    }
     let shapes = state_shapes(&train_graph, &test_graph, &phases);
     let data_dir = resolve_source(&opts.data);
     let train_data = load_split(&data_dir, Split::Train)?;
@@ -200,10 +203,11 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
         let done = position.iteration;
         if done % solver.display as u64 == 0 || done == total {
             let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+            let epochs = (batches.epochs_done() * 100.0).round() / 100.0;
             for (phase, losses) in &logged {
-                write_metrics(&mut metrics, &opts.out, done, cursor.epoch, phase, losses, rate)?;
+                write_metrics(&mut metrics, &opts.out, done, epochs, phase, losses, rate)?;
             }
-            progress.log(done, cursor.epoch, &logged, rate, log);
+            progress.log(done, epochs, &logged, rate, log);
             window = (Instant::now(), 0);
         }
         progress.tick(done);
@@ -222,6 +226,7 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
         }
     }
     progress.finish();
+    log_profile(&phases, log);
     let held_out = held_out_losses(&train_graph, &compiled.phases, &mut state, &data_dir, seed)?;
     for (phase, value) in &held_out {
         log(&format!("held-out loss of phase \"{phase}\": {value:.4}"));
@@ -319,6 +324,24 @@ fn check_finite(
     Err(TrainError::NonFinite { iteration, phase: info.name.clone(), loss: loss.clone(), origin })
 }
 
+/// With `GRAPHC_PROFILE` set: the time per kind of op over all phases, largest first.
+fn log_profile(phases: &[PhaseRun], log: &mut dyn FnMut(&str)) {
+    let mut total: HashMap<&str, (f64, u64)> = HashMap::new();
+    for profile in phases.iter().filter_map(|p| p.program.profile()) {
+        for (kind, (time, count)) in profile {
+            let entry = total.entry(kind.as_str()).or_default();
+            entry.0 += time.as_secs_f64();
+            entry.1 += count;
+        }
+    }
+    let mut rows: Vec<_> = total.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    let sum: f64 = rows.iter().map(|r| r.1 .0).sum();
+    for (kind, (secs, count)) in rows.iter().take(15) {
+        log(&format!("profile: {kind:<22} {secs:8.2} s {:5.1}%  {count} calls", 100.0 * secs / sum.max(1e-12)));
+    }
+}
+
 fn plot_losses(out: &Path) -> Result<(), TrainError> {
     let metrics = out.join("metrics.jsonl");
     let text = std::fs::read_to_string(&metrics).map_err(|e| TrainError::Io(metrics, e))?;
@@ -341,7 +364,7 @@ fn write_metrics(
     file: &mut std::fs::File,
     out: &Path,
     step: u64,
-    epoch: u64,
+    epoch: f64,
     phase: &str,
     losses: &[(String, f32)],
     rate: f64,

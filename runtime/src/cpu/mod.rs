@@ -4,6 +4,7 @@
 //! boundaries that depend only on the shapes, and partial results are combined in a fixed order.
 
 mod conv;
+pub mod denormals;
 mod elementwise;
 pub mod gemm;
 mod im2col;
