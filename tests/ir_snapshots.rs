@@ -50,3 +50,20 @@ fn summary_every_model() {
         snapshot(format!("{}@summary", stem(path)), emit::summary(&c));
     }
 }
+
+/// The whole training program of a phase: forward, gradients, optimizer updates.
+fn training_listing(path: &str, phase: &str) -> String {
+    let src = SourceFile::read(path).expect("model file is readable");
+    let opts = CompileOptions { phase: PhaseSelect::Solver(phase.into()), batch_size: None, train: true };
+    match compile(&src, &opts) {
+        Ok(c) => graphc::ir::print_graph(&c.graph, &src),
+        Err(d) => panic!("{}", d.render(&src)),
+    }
+}
+
+#[test]
+fn ir_training_programs() {
+    snapshot("vae@train".into(), training_listing("graphs/vae.g", "train"));
+    snapshot("dcgan@train_discriminator".into(), training_listing("graphs/dcgan.g", "discriminator"));
+    snapshot("dcgan@train_generator".into(), training_listing("graphs/dcgan.g", "generator"));
+}
