@@ -18,6 +18,10 @@
 #   trunk + D head + Q head 6,692,173; total 13,344,654
 #
 # Weights N(0, 0.02), biases 0; BatchNorm scale (gamma) N(1, 0.02), shift (beta) 0, eps 1e-5.
+# The reference draws samples with batch statistics; graphc samples with the running statistics,
+# so they follow the training statistics quickly: moving_average_fraction 0.9 (PyTorch's default
+# momentum of 0.1) instead of Caffe's 0.999, which would take thousands of steps to forget the
+# initial mean 0 and variance 1.
 
 name: "mnist_infogan"
 
@@ -38,7 +42,7 @@ subnet {
     }
   }
   layer { name: "bn1" type: "BatchNorm" bottom: "fc1" top: "fc1"
-          batch_norm_param { eps: 0.00001 } }
+          batch_norm_param { eps: 0.00001 moving_average_fraction: 0.9 } }
   layer { name: "bn1_scale" type: "Scale" bottom: "fc1" top: "fc1"
           scale_param { bias_term: true
                         filler { type: "gaussian" mean: 1 std: 0.02 }
@@ -55,7 +59,7 @@ subnet {
     }
   }
   layer { name: "bn2" type: "BatchNorm" bottom: "fc2" top: "fc2"
-          batch_norm_param { eps: 0.00001 } }
+          batch_norm_param { eps: 0.00001 moving_average_fraction: 0.9 } }
   layer { name: "bn2_scale" type: "Scale" bottom: "fc2" top: "fc2"
           scale_param { bias_term: true
                         filler { type: "gaussian" mean: 1 std: 0.02 }
@@ -77,7 +81,7 @@ subnet {
     }
   }
   layer { name: "bn3" type: "BatchNorm" bottom: "deconv3" top: "deconv3"
-          batch_norm_param { eps: 0.00001 } }
+          batch_norm_param { eps: 0.00001 moving_average_fraction: 0.9 } }
   layer { name: "bn3_scale" type: "Scale" bottom: "deconv3" top: "deconv3"
           scale_param { bias_term: true
                         filler { type: "gaussian" mean: 1 std: 0.02 }
@@ -126,7 +130,7 @@ subnet {
     }
   }
   layer { name: "bn2" type: "BatchNorm" bottom: "conv2" top: "conv2"
-          batch_norm_param { eps: 0.00001 } }
+          batch_norm_param { eps: 0.00001 moving_average_fraction: 0.9 } }
   layer { name: "bn2_scale" type: "Scale" bottom: "conv2" top: "conv2"
           scale_param { bias_term: true
                         filler { type: "gaussian" mean: 1 std: 0.02 }
@@ -144,7 +148,7 @@ subnet {
     }
   }
   layer { name: "bn3" type: "BatchNorm" bottom: "fc3" top: "fc3"
-          batch_norm_param { eps: 0.00001 } }
+          batch_norm_param { eps: 0.00001 moving_average_fraction: 0.9 } }
   layer { name: "bn3_scale" type: "Scale" bottom: "fc3" top: "fc3"
           scale_param { bias_term: true
                         filler { type: "gaussian" mean: 1 std: 0.02 }
@@ -192,7 +196,7 @@ subnet {
     }
   }
   layer { name: "q_bn1" type: "BatchNorm" bottom: "q_fc1" top: "q_fc1"
-          batch_norm_param { eps: 0.00001 } }
+          batch_norm_param { eps: 0.00001 moving_average_fraction: 0.9 } }
   layer { name: "q_bn1_scale" type: "Scale" bottom: "q_fc1" top: "q_fc1"
           scale_param { bias_term: true
                         filler { type: "gaussian" mean: 1 std: 0.02 }

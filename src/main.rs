@@ -59,9 +59,14 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         n: usize,
         /// Lay a 2-D latent blob out as an evenly spaced grid over the plane.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "traverse")]
         grid: Option<String>,
-        /// The PNG to write (default: RUN/sample.png or RUN/grid_<BLOB>.png).
+        /// Traverse a latent: one row per category of a categorical latent; for a continuous
+        /// one, a sweep from -2 to 2 per dimension, one row per category.
+        #[arg(long)]
+        traverse: Option<String>,
+        /// The PNG to write (default: RUN/sample.png or RUN/grid_<BLOB>.png); with --traverse,
+        /// the directory for traverse_<BLOB>*.png (default: RUN).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Seed of the latent batch.
@@ -151,8 +156,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Sample { run, n, grid, out, seed } => {
+        Command::Sample { run, n, grid, traverse, out, seed } => {
             graphc_runtime::cpu::denormals::flush_denormals_on_this_thread();
+            if let Some(blob) = traverse {
+                let dir = out.unwrap_or_else(|| run.clone());
+                return match train::sample::traverse_run(&run, &blob, seed, &dir) {
+                    Ok(paths) => {
+                        paths.iter().for_each(|p| println!("{}", p.display()));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             let out = out.unwrap_or_else(|| {
                 run.join(grid.as_ref().map_or("sample.png".to_string(), |g| format!("grid_{g}.png")))
             });

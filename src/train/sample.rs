@@ -11,7 +11,7 @@ use graphc_runtime::BufId;
 
 use super::grid;
 use super::trainer::TrainError;
-use crate::ir::Graph;
+use crate::ir::{Distribution, Graph};
 use crate::schema::LayerKind;
 use crate::{lower, Compiled};
 
@@ -27,9 +27,9 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// The generation program of `compiled` (from its TEST graph `test`); `fed` names a latent
-    /// whose values the caller supplies.
-    pub fn new(compiled: &Compiled, test: &Graph, fed: Option<&str>) -> Result<Self, TrainError> {
+    /// The generation program of `compiled` (from its TEST graph `test`); `fed` names the latents
+    /// whose values the caller supplies, each as a feed of the same name.
+    pub fn new(compiled: &Compiled, test: &Graph, fed: &[&str]) -> Result<Self, TrainError> {
         let no_block = || TrainError::Data("the graph has no `generate` block, so it cannot generate images".into());
         let block = compiled.generate.as_ref().ok_or_else(no_block)?;
         let image = test.blob(&block.image.0).ok_or_else(no_block)?;
@@ -37,8 +37,7 @@ impl Generator {
         let keep = graph.ancestors(&[image]);
         graph.retain(&keep);
         graph.updates.clear();
-        let fed: Vec<_> =
-            fed.and_then(|name| test.blob(name)).map(|node| (node, "latent".to_string())).into_iter().collect();
+        let fed: Vec<_> = fed.iter().filter_map(|name| test.blob(name).map(|node| (node, name.to_string()))).collect();
         let plan = lower::to_plan_feeding(&graph, &[("generated image".to_string(), image)], &fed);
         let reads_data = plan.buffers.iter().any(|b| b.role == graphc_runtime::BufferRole::Feed("image".into()));
         if reads_data {
@@ -197,9 +196,10 @@ pub fn sample_run(run_dir: &Path, opts: &SampleOptions, out: &Path) -> Result<()
             let found = shape.map_or("not a blob of the TEST graph".to_string(), |s| format!("of shape {s:?}"));
             return Err(TrainError::Data(format!("--grid needs a 2-D latent; \"{latent}\" is {found}")));
         }
-        feeds.insert("latent", manifold_grid(n));
+        feeds.insert(latent.as_str(), manifold_grid(n));
     }
-    let mut generator = Generator::new(&compiled, &test, opts.grid.as_deref())?;
+    let fed: Vec<&str> = opts.grid.iter().map(String::as_str).collect();
+    let mut generator = Generator::new(&compiled, &test, &fed)?;
     let checkpoint_path = run_dir.join("checkpoint.safetensors");
     let (mut state, _) = super::checkpoint::load(&checkpoint_path)?;
     for (name, size) in generator.state_sizes() {
@@ -209,4 +209,114 @@ pub fn sample_run(run_dir: &Path, opts: &SampleOptions, out: &Path) -> Result<()
         }
     }
     generator.write_png(&mut state, opts.seed, out, &feeds)
+}
+
+/// Images per row of a traversal.
+const TRAVERSAL_COLUMNS: usize = 10;
+
+/// A latent of the generation graph: its name, distribution and values per image.
+struct Latent {
+    name: String,
+    dist: Distribution,
+    width: usize,
+}
+
+/// Latent traversals (the book's figures 10-14 and 10-15) from the run in `run_dir`.
+///
+/// For a categorical latent: one row per category, the other latents shared down each column, so
+/// each column shows one style drawn as every category. For a continuous latent: for each of its
+/// dimensions, one picture sweeping it from −2 to 2 across the columns (its other dimensions 0),
+/// one row per category of the first categorical latent, the noise shared by the whole picture.
+/// Returns the pictures written, into `out_dir`.
+pub fn traverse_run(
+    run_dir: &Path,
+    blob: &str,
+    seed: u64,
+    out_dir: &Path,
+) -> Result<Vec<std::path::PathBuf>, TrainError> {
+    let src = crate::error::SourceFile::read(&run_dir.join("graph.g").to_string_lossy()).map_err(TrainError::Data)?;
+    let probe =
+        crate::compile(&src, &crate::CompileOptions::default()).map_err(|d| TrainError::Data(d.render(&src)))?;
+    let latents = latents_of(&probe)?;
+    let traversed = latents
+        .iter()
+        .position(|l| l.name == blob)
+        .ok_or_else(|| TrainError::Data(format!("\"{blob}\" is not a latent of the `generate` block")))?;
+    let categorical = |l: &Latent| l.dist == Distribution::Categorical;
+    let rows = match latents.iter().find(|l| categorical(l)) {
+        _ if categorical(&latents[traversed]) => latents[traversed].width,
+        Some(code) => code.width,
+        None => TRAVERSAL_COLUMNS,
+    };
+    let (columns, batch) = (TRAVERSAL_COLUMNS, rows * TRAVERSAL_COLUMNS);
+    let copts = crate::CompileOptions { batch_size: Some(batch), ..crate::CompileOptions::default() };
+    let compiled = crate::compile(&src, &copts).map_err(|d| TrainError::Data(d.render(&src)))?;
+    let test = super::trainer::build_phase(&compiled, crate::schema::NetPhase::Test)?;
+    let names: Vec<&str> = latents.iter().map(|l| l.name.as_str()).collect();
+    let mut generator = Generator::new(&compiled, &test, &names)?;
+    let (mut state, _) = super::checkpoint::load(&run_dir.join("checkpoint.safetensors"))?;
+    let sweeps = if categorical(&latents[traversed]) { 1 } else { latents[traversed].width };
+    let mut written = Vec::new();
+    for dim in 0..sweeps {
+        let mut feeds: HashMap<&str, Vec<f32>> = HashMap::new();
+        for (i, latent) in latents.iter().enumerate() {
+            let mut values = Vec::with_capacity(batch * latent.width);
+            for image in 0..batch {
+                let (row, col) = (image / columns, image % columns);
+                values.extend(if i == traversed && categorical(latent) {
+                    one_hot(row, latent.width)
+                } else if i == traversed {
+                    let v = -2.0 + 4.0 * col as f32 / (columns - 1) as f32;
+                    (0..latent.width).map(|d| if d == dim { v } else { 0.0 }).collect()
+                } else if categorical(latent) && !categorical(&latents[traversed]) {
+                    one_hot(row % latent.width, latent.width)
+                } else {
+                    // Shared down a column (categorical traversal) or by the whole picture.
+                    let draw = if categorical(&latents[traversed]) { col as u64 } else { 0 };
+                    draw_latent(latent, seed, draw)
+                });
+            }
+            feeds.insert(latent.name.as_str(), values);
+        }
+        let suffix = if sweeps > 1 { format!("_{dim}") } else { String::new() };
+        let path = out_dir.join(format!("traverse_{blob}{suffix}.png"));
+        generator.write_png(&mut state, seed, &path, &feeds)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn one_hot(class: usize, classes: usize) -> Vec<f32> {
+    (0..classes).map(|c| if c == class { 1.0 } else { 0.0 }).collect()
+}
+
+/// One image's values of `latent`, drawn from its distribution (draw number `draw`).
+fn draw_latent(latent: &Latent, seed: u64, draw: u64) -> Vec<f32> {
+    let mut rng = graphc_runtime::rng::Rng::keyed(seed, super::init::name_stream(&latent.name), draw);
+    match latent.dist {
+        Distribution::Uniform { min, max } => (0..latent.width).map(|_| rng.uniform_in(min.get(), max.get())).collect(),
+        Distribution::Gaussian { mean, std } => {
+            (0..latent.width).map(|_| mean.get() + std.get() * rng.normal()).collect()
+        }
+        Distribution::Categorical => one_hot(rng.below(latent.width), latent.width),
+    }
+}
+
+/// The generation block's latents, with their distributions and widths.
+fn latents_of(compiled: &Compiled) -> Result<Vec<Latent>, TrainError> {
+    let block =
+        compiled.generate.as_ref().ok_or_else(|| TrainError::Data("the graph has no `generate` block".into()))?;
+    let test = super::trainer::build_phase(compiled, crate::schema::NetPhase::Test)?;
+    block
+        .latents
+        .iter()
+        .map(|(name, _)| {
+            let node = test.blob(name).expect("checked by the compiler");
+            let crate::ir::Op::Sample { dist, .. } = test.node(node).op else {
+                unreachable!("latents are noise sources")
+            };
+            let width = test.shape(node).0.iter().skip(1).product();
+            Ok(Latent { name: name.clone(), dist, width })
+        })
+        .collect()
 }

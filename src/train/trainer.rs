@@ -173,7 +173,7 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
     let total = total_iterations(solver.duration, opts, train_data.count, images_per_iteration);
     let cursor = Cursor { epoch: position.epoch, position: position.data_position };
     let mut batches = Batches::new(train_data, seed, cursor);
-    let mut sampler = Generator::new(compiled, &test_graph, None).ok();
+    let mut sampler = Generator::new(compiled, &test_graph, &[]).ok();
     let mut metrics = open_metrics(&opts.out, opts.resume)?;
     let samples_at = |iteration: u64| opts.out.join("samples").join(format!("step_{iteration:06}.png"));
     if let (Some(sampler), 0) = (&mut sampler, position.iteration) {
