@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod collapse;
 pub mod grid;
 pub mod init;
 pub mod plot;

@@ -52,8 +52,9 @@ pub fn curves_from_metrics(text: &str) -> Curves {
     curves
 }
 
-/// Draws `curves` into a PNG at `path`.
-pub fn write_loss_plot(path: &Path, curves: &Curves) -> Result<(), String> {
+/// Draws `curves` into a PNG at `path`, with dashed horizontal `references` (label, value), such
+/// as a categorical code's entropy H(c), the most its mutual-information estimate can reach.
+pub fn write_loss_plot(path: &Path, curves: &Curves, references: &[(String, f64)]) -> Result<(), String> {
     REGISTER.call_once(|| {
         // The bundled font is valid; should registration fail, text is simply not drawn.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
@@ -88,6 +89,18 @@ pub fn write_loss_plot(path: &Path, curves: &Curves) -> Result<(), String> {
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
     }
+    for (label, value) in references {
+        let dashes = (0..(x_max as usize).max(1)).step_by((x_max as usize / 60).max(1)).collect::<Vec<_>>();
+        chart
+            .draw_series(
+                dashes.chunks(2).filter(|c| c.len() == 2).map(|c| {
+                    PathElement::new(vec![(c[0] as f64, *value), (c[1] as f64, *value)], BLACK.stroke_width(1))
+                }),
+            )
+            .map_err(|e| draw_err(&e))?
+            .label(label.as_str())
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(1)));
+    }
     chart
         .configure_series_labels()
         .border_style(BLACK)
@@ -118,7 +131,7 @@ mod tests {
         let path = dir.path().join("loss.png");
         let curves =
             curves_from_metrics("{\"step\":1,\"phase\":\"p\",\"l\":1.0}\n{\"step\":2,\"phase\":\"p\",\"l\":0.5}");
-        write_loss_plot(&path, &curves).unwrap();
+        write_loss_plot(&path, &curves, &[("H(c) = ln 10".into(), 10f64.ln())]).unwrap();
         assert_eq!(&std::fs::read(&path).unwrap()[..4], b"\x89PNG");
     }
 }

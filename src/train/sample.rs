@@ -215,10 +215,13 @@ pub fn sample_run(run_dir: &Path, opts: &SampleOptions, out: &Path) -> Result<()
 const TRAVERSAL_COLUMNS: usize = 10;
 
 /// A latent of the generation graph: its name, distribution and values per image.
-struct Latent {
-    name: String,
-    dist: Distribution,
-    width: usize,
+pub struct Latent {
+    /// The blob name.
+    pub name: String,
+    /// Its distribution.
+    pub dist: Distribution,
+    /// Values per image (the number of classes of a categorical latent).
+    pub width: usize,
 }
 
 /// Latent traversals (the book's figures 10-14 and 10-15) from the run in `run_dir`.
@@ -303,7 +306,7 @@ fn draw_latent(latent: &Latent, seed: u64, draw: u64) -> Vec<f32> {
 }
 
 /// The generation block's latents, with their distributions and widths.
-fn latents_of(compiled: &Compiled) -> Result<Vec<Latent>, TrainError> {
+pub fn latents_of(compiled: &Compiled) -> Result<Vec<Latent>, TrainError> {
     let block =
         compiled.generate.as_ref().ok_or_else(|| TrainError::Data("the graph has no `generate` block".into()))?;
     let test = super::trainer::build_phase(compiled, crate::schema::NetPhase::Test)?;

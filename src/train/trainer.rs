@@ -57,6 +57,8 @@ pub enum TrainError {
     Exec(ExecError),
     /// The run was interrupted; a checkpoint was written.
     Interrupted { iteration: u64, checkpoint: PathBuf },
+    /// One phase drove its losses to about zero and kept them there (a GAN's discriminator wins).
+    PhaseWins { iteration: u64, phase: String, losses: Vec<String> },
     /// A loss became NaN or infinite.
     NonFinite { iteration: u64, phase: String, loss: String, origin: String },
 }
@@ -73,6 +75,15 @@ impl fmt::Display for TrainError {
                 f,
                 "interrupted after iteration {iteration}; checkpoint written to {} (continue with --resume)",
                 checkpoint.display()
+            ),
+            TrainError::PhaseWins { iteration, phase, losses } => write!(
+                f,
+                "phase \"{phase}\" has kept {} below {} for {} iterations (until iteration {iteration}): it wins \
+                 completely and the other phases get no useful gradient (a GAN whose discriminator wins). The \
+                 last good checkpoint is kept; try a lower learning rate for this phase or fewer steps per iteration.",
+                losses.join(", "),
+                super::collapse::WON_BELOW,
+                super::collapse::PATIENCE
             ),
             TrainError::NonFinite { iteration, phase, loss, origin } => write!(
                 f,
@@ -175,12 +186,14 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
     let mut batches = Batches::new(train_data, seed, cursor);
     let mut sampler = Generator::new(compiled, &test_graph, &[]).ok();
     let mut metrics = open_metrics(&opts.out, opts.resume)?;
+    let references = entropy_references(compiled);
     let samples_at = |iteration: u64| opts.out.join("samples").join(format!("step_{iteration:06}.png"));
     if let (Some(sampler), 0) = (&mut sampler, position.iteration) {
         sampler.write_png(&mut state, seed, &samples_at(0), &HashMap::new())?;
     }
     let progress = super::progress::Progress::new(total, position.iteration);
     let mut window = (Instant::now(), 0usize);
+    let mut watch = super::collapse::WinWatch::new(phases.len());
     while position.iteration < total {
         let iteration = position.iteration;
         let mut logged: Vec<(String, Vec<(String, f32)>)> = Vec::new();
@@ -195,6 +208,13 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
                 check_finite(&phase.program, &state, &phase.info, &last, iteration)?;
             }
             window.1 += phase.batch.unwrap_or(0) * phase.info.steps;
+            let weights: Vec<f32> = phase.info.losses.iter().map(|l| l.weight).collect();
+            if watch.observe(logged.len(), &last, &weights) {
+                progress.finish();
+                let losses =
+                    last.iter().zip(&weights).filter(|(_, w)| **w > 0.0).map(|((n, _), _)| n.clone()).collect();
+                return Err(TrainError::PhaseWins { iteration, phase: phase.info.name.clone(), losses });
+            }
             logged.push((phase.info.name.clone(), last));
         }
         position.iteration += 1;
@@ -222,7 +242,7 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
             if let Some(sampler) = &mut sampler {
                 sampler.write_png(&mut state, seed, &samples_at(done), &HashMap::new())?;
             }
-            plot_losses(&opts.out)?;
+            plot_losses(&opts.out, &references)?;
         }
     }
     progress.finish();
@@ -342,11 +362,22 @@ fn log_profile(phases: &[PhaseRun], log: &mut dyn FnMut(&str)) {
     }
 }
 
-fn plot_losses(out: &Path) -> Result<(), TrainError> {
+fn plot_losses(out: &Path, references: &[(String, f64)]) -> Result<(), TrainError> {
     let metrics = out.join("metrics.jsonl");
     let text = std::fs::read_to_string(&metrics).map_err(|e| TrainError::Io(metrics, e))?;
-    super::plot::write_loss_plot(&out.join("loss.png"), &super::plot::curves_from_metrics(&text))
-        .map_err(TrainError::Data)
+    let curves = super::plot::curves_from_metrics(&text);
+    super::plot::write_loss_plot(&out.join("loss.png"), &curves, references).map_err(TrainError::Data)
+}
+
+/// The entropy H(c) = ln C of each categorical latent: the ceiling of its mutual-information
+/// estimate, drawn on the loss chart.
+fn entropy_references(compiled: &Compiled) -> Vec<(String, f64)> {
+    let latents = super::sample::latents_of(compiled).unwrap_or_default();
+    latents
+        .iter()
+        .filter(|l| l.dist == crate::ir::Distribution::Categorical)
+        .map(|l| (format!("H({}) = ln {}", l.name, l.width), (l.width as f64).ln()))
+        .collect()
 }
 
 fn open_metrics(out: &Path, append: bool) -> Result<std::fs::File, TrainError> {
