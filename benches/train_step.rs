@@ -25,7 +25,7 @@ fn bench_model(c: &mut Criterion, path: &str) {
     let mut programs: Vec<(CpuProgram, usize)> = compiled
         .phases
         .iter()
-        .map(|p| (CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, p), &[])), p.steps))
+        .map(|p| (CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, p, 2), &[])), p.steps))
         .collect();
     let mut state = State::default();
     for p in &train.params {

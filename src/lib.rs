@@ -14,6 +14,7 @@ pub mod emit;
 pub mod error;
 pub mod ir;
 pub mod lower;
+pub mod passes;
 pub mod phases;
 pub mod schema;
 pub mod syntax;
@@ -55,11 +56,13 @@ pub struct CompileOptions {
     /// With a solver phase: return the phase's whole training program (forward, gradients,
     /// optimizer updates) instead of its forward graph.
     pub train: bool,
+    /// Optimization level of training programs: 0 none, 1 and up the passes (CSE, DCE).
+    pub opt_level: u8,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { phase: PhaseSelect::Net(NetPhase::Train), batch_size: None, train: false }
+        CompileOptions { phase: PhaseSelect::Net(NetPhase::Train), batch_size: None, train: false, opt_level: 2 }
     }
 }
 
@@ -76,6 +79,8 @@ pub struct Compiled {
     pub generate: Option<GenerateInfo>,
     /// The batch-size override in effect (from the options or the solver), if any.
     pub batch_size: Option<usize>,
+    /// The optimization level training programs are built with.
+    pub opt_level: u8,
 }
 
 /// Compiles a graph file: parses, checks and builds it, and checks its solver and generation
@@ -107,7 +112,7 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
                 return Err(Diagnostic::new(format!("no phase named \"{name}\""), span, listed).suggest(name, known));
             };
             if opts.train {
-                autodiff::training_program(&train, phase)
+                autodiff::training_program(&train, phase, opts.opt_level)
             } else {
                 phases::restrict_to_phase(train, phase)
             }
@@ -117,5 +122,5 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
         let span = net.solver.as_ref().map_or(error::Span::default(), |s| s.span);
         return Err(Diagnostic::new("a training program is built per solver phase", span, "name one with --phase"));
     }
-    Ok(Compiled { net, graph, phases, generate, batch_size })
+    Ok(Compiled { net, graph, phases, generate, batch_size, opt_level: opts.opt_level })
 }

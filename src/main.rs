@@ -47,6 +47,9 @@ enum Command {
         /// Worker threads (default: every core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Optimization level: 0 (none) or 2 (CSE and dead-code elimination).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
+        opt_level: u8,
         /// Override the batch size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: Option<u32>,
@@ -92,6 +95,9 @@ enum Command {
         /// With --phase NAME: print the phase's training program (gradients, optimizer updates).
         #[arg(long)]
         train: bool,
+        /// Optimization level of training programs: 0 (none) or 2 (CSE and dead-code elimination).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
+        opt_level: u8,
         /// Override the batch size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: Option<u32>,
@@ -114,12 +120,25 @@ enum Emit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, out, epochs, max_steps, seed, data, device: _, resume, threads, batch_size } => {
+        Command::Run {
+            file,
+            out,
+            epochs,
+            max_steps,
+            seed,
+            data,
+            device: _,
+            resume,
+            threads,
+            batch_size,
+            opt_level,
+        } => {
             if let Err(e) = graphc_runtime::cpu::denormals::init_threads(threads) {
                 eprintln!("error: cannot start the worker threads: {e}");
                 return ExitCode::FAILURE;
             }
-            let opts = CompileOptions { batch_size: batch_size.map(|b| b as usize), ..CompileOptions::default() };
+            let opts =
+                CompileOptions { batch_size: batch_size.map(|b| b as usize), opt_level, ..CompileOptions::default() };
             let compiled = match load(&file).and_then(|src| compile(&src, &opts).map_err(|d| d.render(&src))) {
                 Ok(c) => c,
                 Err(message) => {
@@ -204,9 +223,13 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Compile { file, emit: what, phase, batch_size, train } => {
-            let opts =
-                CompileOptions { phase: PhaseSelect::parse(&phase), batch_size: batch_size.map(|b| b as usize), train };
+        Command::Compile { file, emit: what, phase, batch_size, train, opt_level } => {
+            let opts = CompileOptions {
+                phase: PhaseSelect::parse(&phase),
+                batch_size: batch_size.map(|b| b as usize),
+                train,
+                opt_level,
+            };
             let result = load(&file).and_then(|src| match compile(&src, &opts) {
                 Ok(compiled) => Ok(match what {
                     Emit::Ir => graphc::ir::print_graph(&compiled.graph, &src),

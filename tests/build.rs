@@ -91,8 +91,10 @@ fn build_phase_rules_select_layers_and_batch_norm_statistics() {
         layer {{ name: "test_only" type: "Sigmoid" bottom: "bn" top: "t" include: {{ phase: TEST }} }}"#
     );
     let train = build(&text);
-    let test =
-        build_with(&text, CompileOptions { phase: PhaseSelect::Net(NetPhase::Test), batch_size: None, train: false });
+    let test = build_with(
+        &text,
+        CompileOptions { phase: PhaseSelect::Net(NetPhase::Test), batch_size: None, train: false, opt_level: 2 },
+    );
     assert_eq!(op_of(&train, "t").name(), "tanh");
     assert_eq!(op_of(&test, "t").name(), "sigmoid");
     // Training normalizes by batch statistics and updates the running ones; testing reads them.
@@ -144,8 +146,10 @@ fn build_solver_phase_keeps_only_what_its_losses_need() {
         layer {{ name: "rb" type: "Reduction" bottom: "b" top: "rb" }}
         solver {{ max_iter: 1 phase {{ name: "pa" loss {{ blob: "ra" }} update: "a" base_lr: 0.1 }} }}"#
     );
-    let g =
-        build_with(&text, CompileOptions { phase: PhaseSelect::Solver("pa".into()), batch_size: None, train: false });
+    let g = build_with(
+        &text,
+        CompileOptions { phase: PhaseSelect::Solver("pa".into()), batch_size: None, train: false, opt_level: 2 },
+    );
     assert!(g.blob("ra").is_some());
     assert!(g.blob("rb").is_none());
     assert!(g.param("b.weight").is_none());

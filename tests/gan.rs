@@ -59,8 +59,11 @@ fn feeds(program: &CpuProgram) -> HashMap<&'static str, Vec<f32>> {
 fn gan_phases_update_only_their_parameters() {
     let c = compiled_text("dcgan.g", &file("graphs/dcgan.g"), 4);
     let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: Some(4) }).unwrap();
-    let mut programs: Vec<CpuProgram> =
-        c.phases.iter().map(|p| CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, p), &[]))).collect();
+    let mut programs: Vec<CpuProgram> = c
+        .phases
+        .iter()
+        .map(|p| CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, p, 2), &[])))
+        .collect();
     let mut state = initial_state(&c, &programs.iter().collect::<Vec<_>>());
     for (phase, program) in c.phases.iter().zip(&mut programs) {
         let before = state.clone();

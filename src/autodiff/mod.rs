@@ -15,9 +15,11 @@ use crate::phases::PhaseInfo;
 use rules::{vjp, GradBuilder};
 
 /// The training program of `phase`: `graph` (a TRAIN graph) restricted to what the phase needs,
-/// with gradients and optimizer updates added.
-pub fn training_program(graph: &Graph, phase: &PhaseInfo) -> Graph {
+/// with gradients and optimizer updates added. The passes of `opt_level` run on the forward graph
+/// first (so that a trunk computed once is differentiated once) and on the whole program after.
+pub fn training_program(graph: &Graph, phase: &PhaseInfo, opt_level: u8) -> Graph {
     let mut g = crate::phases::restrict_to_phase(graph.clone(), phase);
+    crate::passes::optimize(&mut g, opt_level);
     let params: Vec<(String, NodeId)> =
         phase.params.iter().filter_map(|name| g.param(name).map(|p| (name.clone(), p.node))).collect();
     let grads = gradients(&mut g, &phase.losses, &params.iter().map(|(_, n)| *n).collect::<Vec<_>>());
@@ -33,6 +35,7 @@ pub fn training_program(graph: &Graph, phase: &PhaseInfo) -> Graph {
             optim::add_update(&mut g, &phase.optimizer, name, *grad, step);
         }
     }
+    crate::passes::optimize(&mut g, opt_level);
     g
 }
 

@@ -238,6 +238,28 @@ impl Graph {
         seen
     }
 
+    /// Makes every use of `old` (edges and table entries) a use of `new`, then removes `old`.
+    pub fn replace_all_uses(&mut self, old: NodeId, new: NodeId) {
+        let uses: Vec<(NodeId, u8)> =
+            self.g.edges_directed(old, Direction::Outgoing).map(|e| (e.target(), e.weight().slot)).collect();
+        for (target, slot) in uses {
+            self.g.add_edge(new, target, Edge { slot });
+        }
+        let swap = |id: &mut NodeId| {
+            if *id == old {
+                *id = new;
+            }
+        };
+        self.blobs.iter_mut().for_each(|b| swap(&mut b.node));
+        self.losses.iter_mut().for_each(|l| swap(&mut l.node));
+        self.updates.iter_mut().for_each(|u| swap(&mut u.value));
+        self.params.iter_mut().for_each(|p| swap(&mut p.node));
+        for layer in &mut self.layers {
+            layer.bottoms.iter_mut().chain(layer.tops.iter_mut()).for_each(swap);
+        }
+        self.g.remove_node(old);
+    }
+
     /// Keeps only the nodes in `keep`, and the table entries that refer to them.
     pub fn retain(&mut self, keep: &std::collections::HashSet<NodeId>) {
         self.g.retain_nodes(|_, n| keep.contains(&n));

@@ -157,7 +157,10 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
         .phases
         .iter()
         .map(|info| {
-            let program = CpuProgram::new(lower::to_plan(&autodiff::training_program(&train_graph, info), &[]));
+            let program = CpuProgram::new(lower::to_plan(
+                &autodiff::training_program(&train_graph, info, compiled.opt_level),
+                &[],
+            ));
             let batch = batch_size(&program);
             PhaseRun { info: info.clone(), program, batch }
         })
