@@ -6,7 +6,6 @@
 //! Run on two threads, as the project's CPU numbers are reported:
 //! `RAYON_NUM_THREADS=2 cargo bench --bench train_step`.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -16,7 +15,6 @@ use graphc::schema::NetPhase;
 use graphc::{autodiff, build, compile, lower, train::init, CompileOptions};
 use graphc_runtime::cpu::NoiseKey;
 use graphc_runtime::exec::{CpuProgram, State};
-use graphc_runtime::BufferRole;
 
 fn bench_model(c: &mut Criterion, path: &str) {
     let src = SourceFile::read(path).expect("model file");
@@ -28,30 +26,13 @@ fn bench_model(c: &mut Criterion, path: &str) {
         .map(|p| (CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, p, 2), &[])), p.steps))
         .collect();
     let mut state = State::default();
-    for p in &train.params {
-        state.values.insert(p.name.clone(), init::initial_values(p, 1));
-    }
-    let mut images = 0;
-    let mut feeds: Vec<HashMap<&str, Vec<f32>>> = Vec::new();
-    for (program, steps) in &programs {
-        let mut f = HashMap::from([("step", vec![1.0])]);
-        for b in &program.plan().buffers {
-            match &b.role {
-                BufferRole::State(name) => {
-                    state.values.entry(name.clone()).or_insert_with(|| vec![0.0; b.numel()]);
-                }
-                BufferRole::Feed(name) if name == "image" => {
-                    images += b.shape[0] * steps;
-                    f.insert("image", (0..b.numel()).map(|i| (i % 251) as f32).collect());
-                }
-                BufferRole::Feed(name) if name == "label" => {
-                    f.insert("label", (0..b.numel()).map(|i| (i % 10) as f32).collect());
-                }
-                _ => {}
-            }
-        }
-        feeds.push(f);
-    }
+    let refs: Vec<&CpuProgram> = programs.iter().map(|(p, _)| p).collect();
+    init::fill_state(&mut state, &train.params, &refs, 1);
+    let feeds: Vec<_> = programs.iter().map(|(p, _)| init::synthetic_feeds(p)).collect();
+    let images: usize = programs
+        .iter()
+        .map(|(p, steps)| init::synthetic_feeds(p).get("image").map_or(0, |i| i.len() / 784) * steps)
+        .sum();
     let name = std::path::Path::new(path).file_stem().unwrap().to_string_lossy().into_owned();
     let mut group = c.benchmark_group("train_step");
     group.throughput(Throughput::Elements(images as u64)).sample_size(10).measurement_time(Duration::from_secs(8));

@@ -2,15 +2,12 @@
 //! generator step with fresh data and noise, InfoGAN's mutual-information terms are right, and
 //! short DC-GAN and InfoGAN runs on the bundled MNIST stay finite and learn.
 
-use std::collections::HashMap;
-
 use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
 use graphc::train::{self, RunOptions};
 use graphc::{autodiff, build, compile, lower, train::init, CompileOptions, Compiled};
 use graphc_runtime::cpu::NoiseKey;
 use graphc_runtime::exec::{CpuProgram, State};
-use graphc_runtime::BufferRole;
 
 fn compiled_text(name: &str, text: &str, batch: usize) -> Compiled {
     let src = SourceFile::new(name, text);
@@ -27,32 +24,8 @@ fn initial_state(c: &Compiled, programs: &[&CpuProgram]) -> State {
     let train =
         build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: c.batch_size }).unwrap();
     let mut state = State::default();
-    for p in &train.params {
-        state.values.insert(p.name.clone(), init::initial_values(p, 5));
-    }
-    for b in programs.iter().flat_map(|p| &p.plan().buffers) {
-        if let BufferRole::State(name) = &b.role {
-            state.values.entry(name.clone()).or_insert_with(|| vec![0.0; b.numel()]);
-        }
-    }
+    init::fill_state(&mut state, &train.params, programs, 5);
     state
-}
-
-/// Feeds for one step of `program`: synthetic pixels and labels where it reads data.
-fn feeds(program: &CpuProgram) -> HashMap<&'static str, Vec<f32>> {
-    let mut feeds = HashMap::from([("step", vec![1.0])]);
-    for b in &program.plan().buffers {
-        match &b.role {
-            BufferRole::Feed(n) if n == "image" => {
-                feeds.insert("image", (0..b.numel()).map(|i| ((i * 37) % 256) as f32).collect());
-            }
-            BufferRole::Feed(n) if n == "label" => {
-                feeds.insert("label", (0..b.numel()).map(|i| (i % 10) as f32).collect());
-            }
-            _ => {}
-        }
-    }
-    feeds
 }
 
 #[test]
@@ -67,7 +40,7 @@ fn gan_phases_update_only_their_parameters() {
     let mut state = initial_state(&c, &programs.iter().collect::<Vec<_>>());
     for (phase, program) in c.phases.iter().zip(&mut programs) {
         let before = state.clone();
-        program.run(&mut state, &feeds(program), &NoiseKey { seed: 1, draw: 0 }).unwrap();
+        program.run(&mut state, &init::synthetic_feeds(program), &NoiseKey { seed: 1, draw: 0 }).unwrap();
         for p in train.params.iter().filter(|p| p.kind == graphc::ir::ParamKind::Learned) {
             let changed = before.values[&p.name] != state.values[&p.name];
             let updated = phase.params.contains(&p.name);
@@ -117,7 +90,7 @@ fn infogan_mi_terms_match_hand_computation() {
     ];
     let mut program = CpuProgram::new(lower::to_plan_feeding(g, &[], &fed));
     let mut state = initial_state(&c, &[&program]);
-    let mut feeds = feeds(&program);
+    let mut feeds = init::synthetic_feeds(&program);
     feeds.insert("disc_code", disc);
     feeds.insert("cont_code", cont.clone());
     feeds.insert("dist_info", dist_info);

@@ -1,15 +1,12 @@
 //! The optimization passes: CSE computes InfoGAN's D/Q trunk once on the fake images, and an
 //! optimized training step computes the same losses and parameters as the unoptimized one.
 
-use std::collections::HashMap;
-
 use graphc::error::SourceFile;
 use graphc::ir::{Graph, Op};
 use graphc::schema::NetPhase;
 use graphc::{autodiff, build, compile, lower, train::init, CompileOptions, Compiled};
 use graphc_runtime::cpu::NoiseKey;
 use graphc_runtime::exec::{CpuProgram, State};
-use graphc_runtime::BufferRole;
 
 fn infogan(batch: usize) -> (Compiled, Graph) {
     // SGD rather than the file's Adam: Adam's first step moves every parameter by ±lr whatever
@@ -47,22 +44,8 @@ fn passes_keep_an_infogan_training_step_numerically_equal() {
     let run = |level: u8| {
         let mut program = CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, phase, level), &[]));
         let mut state = State::default();
-        for p in &train.params {
-            state.values.insert(p.name.clone(), init::initial_values(p, 9));
-        }
-        let mut feeds = HashMap::from([("step", vec![1.0])]);
-        for b in &program.plan().buffers {
-            match &b.role {
-                BufferRole::State(name) => {
-                    state.values.entry(name.clone()).or_insert_with(|| vec![0.0; b.numel()]);
-                }
-                BufferRole::Feed(n) if n == "image" => {
-                    feeds.insert("image", (0..b.numel()).map(|i| ((i * 31) % 256) as f32).collect());
-                }
-                _ => {}
-            }
-        }
-        program.run(&mut state, &feeds, &NoiseKey { seed: 2, draw: 0 }).unwrap();
+        init::fill_state(&mut state, &train.params, &[&program], 9);
+        program.run(&mut state, &init::synthetic_feeds(&program), &NoiseKey { seed: 2, draw: 0 }).unwrap();
         let losses: Vec<f32> =
             phase.losses.iter().map(|l| program.value(&state, program.plan().output(&l.blob).unwrap())[0]).collect();
         (losses, state)

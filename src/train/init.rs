@@ -55,3 +55,41 @@ pub fn initial_values(param: &ParamInfo, seed: u64) -> Vec<f32> {
         }
     }
 }
+
+/// Fills `state` with the initial value of each of `params` not already there, and with zeros
+/// for every other state value the programs read (optimizer state).
+pub fn fill_state<'a>(
+    state: &mut graphc_runtime::exec::State,
+    params: impl IntoIterator<Item = &'a ParamInfo>,
+    programs: &[&graphc_runtime::exec::CpuProgram],
+    seed: u64,
+) {
+    for p in params {
+        state.values.entry(p.name.clone()).or_insert_with(|| initial_values(p, seed));
+    }
+    for buffer in programs.iter().flat_map(|p| &p.plan().buffers) {
+        if let graphc_runtime::BufferRole::State(name) = &buffer.role {
+            state.values.entry(name.clone()).or_insert_with(|| vec![0.0; buffer.numel()]);
+        }
+    }
+}
+
+/// Deterministic stand-in data for a program's feeds (pixel and label patterns, step 1), for
+/// benchmarks and tests where the values do not matter.
+pub fn synthetic_feeds(
+    program: &graphc_runtime::exec::CpuProgram,
+) -> std::collections::HashMap<&'static str, Vec<f32>> {
+    let mut feeds = std::collections::HashMap::from([("step", vec![1.0])]);
+    for buffer in &program.plan().buffers {
+        match &buffer.role {
+            graphc_runtime::BufferRole::Feed(name) if name == "image" => {
+                feeds.insert("image", (0..buffer.numel()).map(|i| ((i * 37) % 256) as f32).collect());
+            }
+            graphc_runtime::BufferRole::Feed(name) if name == "label" => {
+                feeds.insert("label", (0..buffer.numel()).map(|i| (i % 10) as f32).collect());
+            }
+            _ => {}
+        }
+    }
+    feeds
+}

@@ -15,7 +15,6 @@ use graphc_runtime::BufferRole;
 
 use super::batches::{Batches, Cursor};
 use super::checkpoint::{self, CheckpointError, Position};
-use super::init::initial_values;
 use super::sample::Generator;
 use crate::data::{load_split, resolve_source, DataError, Dataset, Split};
 use crate::ir::Graph;
@@ -314,12 +313,8 @@ fn state_shapes(train: &Graph, test: &Graph, phases: &[PhaseRun]) -> HashMap<Str
 
 fn initial_state(train: &Graph, test: &Graph, phases: &[PhaseRun], seed: u64) -> State {
     let mut state = State::default();
-    for p in train.params.iter().chain(&test.params) {
-        state.values.entry(p.name.clone()).or_insert_with(|| initial_values(p, seed));
-    }
-    for (name, shape) in state_shapes(train, test, phases) {
-        state.values.entry(name).or_insert_with(|| vec![0.0; shape.iter().product()]);
-    }
+    let programs: Vec<&CpuProgram> = phases.iter().map(|p| &p.program).collect();
+    super::init::fill_state(&mut state, train.params.iter().chain(&test.params), &programs, seed);
     state
 }
 
