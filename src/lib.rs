@@ -56,7 +56,7 @@ pub struct CompileOptions {
     /// With a solver phase: return the phase's whole training program (forward, gradients,
     /// optimizer updates) instead of its forward graph.
     pub train: bool,
-    /// Optimization level of training programs: 0 none, 1 and up the passes (CSE, DCE).
+    /// Optimization level of training programs: 0 none, 1 and up the passes (CSE, DCE, fusion).
     pub opt_level: u8,
 }
 

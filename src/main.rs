@@ -47,7 +47,7 @@ enum Command {
         /// Worker threads (default: every core).
         #[arg(long)]
         threads: Option<usize>,
-        /// Optimization level: 0 (none) or 2 (CSE and dead-code elimination).
+        /// Optimization level: 0 (none) or 2 (CSE, dead-code elimination, fusion).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
         opt_level: u8,
         /// Override the batch size.
@@ -95,7 +95,7 @@ enum Command {
         /// With --phase NAME: print the phase's training program (gradients, optimizer updates).
         #[arg(long)]
         train: bool,
-        /// Optimization level of training programs: 0 (none) or 2 (CSE and dead-code elimination).
+        /// Optimization level of training programs: 0 (none) or 2 (CSE, dead-code elimination, fusion).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
         opt_level: u8,
         /// Override the batch size.

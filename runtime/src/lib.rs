@@ -5,6 +5,7 @@
 
 pub mod cpu;
 pub mod exec;
+pub mod fused;
 pub mod ops;
 pub mod plan;
 pub mod rng;

@@ -1,6 +1,7 @@
 //! The execution plan: the contract between the compiler and the backends. A plan is a list of
 //! kernel calls over numbered buffers; it knows nothing of graph files or the IR.
 
+use crate::fused::FusedExpr;
 use crate::ops::{BinaryOp, ConvAttrs, Distribution, PoolAttrs, ReduceOp, UnaryOp, F32};
 
 /// A buffer's index in [`Plan::buffers`].
@@ -61,6 +62,8 @@ pub enum Kernel {
     Unary(UnaryOp),
     /// Elementwise function of two same-shaped inputs.
     Binary(BinaryOp),
+    /// A fused elementwise expression of inputs shaped as the output or scalars (broadcast).
+    Fused(FusedExpr),
     /// Reduction over `axes` (removed from the shape).
     Reduce { op: ReduceOp, axes: Vec<usize> },
     /// Broadcast: input axis i is output axis `dims[i]` (size equal, or 1 and repeated).

@@ -16,10 +16,11 @@ use rules::{vjp, GradBuilder};
 
 /// The training program of `phase`: `graph` (a TRAIN graph) restricted to what the phase needs,
 /// with gradients and optimizer updates added. The passes of `opt_level` run on the forward graph
-/// first (so that a trunk computed once is differentiated once) and on the whole program after.
+/// first (so that a trunk computed once is differentiated once; all but fusion, which autodiff
+/// cannot see through) and on the whole program after.
 pub fn training_program(graph: &Graph, phase: &PhaseInfo, opt_level: u8) -> Graph {
     let mut g = crate::phases::restrict_to_phase(graph.clone(), phase);
-    crate::passes::optimize(&mut g, opt_level);
+    crate::passes::optimize_for_autodiff(&mut g, opt_level);
     let params: Vec<(String, NodeId)> =
         phase.params.iter().filter_map(|name| g.param(name).map(|p| (name.clone(), p.node))).collect();
     let grads = gradients(&mut g, &phase.losses, &params.iter().map(|(_, n)| *n).collect::<Vec<_>>());

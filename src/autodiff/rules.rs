@@ -78,6 +78,10 @@ pub fn vjp(b: &mut GradBuilder, node: NodeId, slot: usize, grad: NodeId) -> Opti
         Op::Conv2dGradWeight { .. } | Op::Pool2dGrad(_) => return None,
         Op::Unary(u) => unary_vjp(b, u, x, node, g),
         Op::Binary(op) => binary_vjp(b, op, &ins, slot, g),
+        // Fusion runs only on whole training programs, after differentiation: the forward graph
+        // is optimized without it (`passes::optimize_for_autodiff`), so no fused node is ever
+        // differentiated.
+        Op::Fused(_) => unreachable!("fused nodes are made after differentiation"),
         Op::MatMul { trans_a, trans_b } => {
             let (a, w) = (ins[0], ins[1]);
             match (slot, trans_a, trans_b) {

@@ -59,6 +59,8 @@ fn node_flops_wide(graph: &Graph, id: NodeId) -> u128 {
         Op::Pool2d(p) | Op::Pool2dGrad(p) => out * (p.kernel[0] * p.kernel[1]) as u128,
         Op::Conv2dGradWeight { .. } => 2 * out * numel(input(1).get(2..).unwrap_or_default()) * input(0)[0] as u128,
         Op::Unary(_) | Op::Binary(_) => out,
+        // As the unfused ops: one operation per element and instruction.
+        Op::Fused(expr) => out * expr.op_count() as u128,
         Op::Softmax { .. } | Op::LogSoftmax { .. } => 3 * out,
         Op::Reduce { .. } | Op::Accuracy { .. } => numel(&input(0)),
         Op::Input { .. }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use graphc_runtime::fused::FusedExpr;
 pub use graphc_runtime::ops::{BinaryOp, ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp, F32};
 
 /// Which field of a data batch an `Input` reads.
@@ -47,6 +48,9 @@ pub enum Op {
     Unary(UnaryOp),
     /// Elementwise function of two same-shaped inputs.
     Binary(BinaryOp),
+    /// Several elementwise functions evaluated by one kernel (made by the fusion pass, after
+    /// differentiation); inputs are shaped as the output, or scalars broadcast to it.
+    Fused(FusedExpr),
     /// Reduction over `axes`, which are removed from the shape.
     Reduce { op: ReduceOp, axes: Vec<usize> },
     /// Broadcast to `to`; input axis i becomes output axis `dims[i]`.
@@ -106,6 +110,7 @@ impl Op {
                 BinaryOp::Max => "max",
                 BinaryOp::SigmoidCrossEntropy => "sigmoid_cross_entropy",
             },
+            Op::Fused(_) => "fused",
             Op::Reduce { op: ReduceOp::Sum, .. } => "reduce_sum",
             Op::Reduce { op: ReduceOp::Mean, .. } => "reduce_mean",
             Op::Broadcast { .. } => "broadcast",
@@ -158,6 +163,7 @@ impl Op {
             Op::Unary(UnaryOp::Pow(p)) => format!("p={p}"),
             Op::Unary(UnaryOp::LeakyRelu(s)) if s.get() != 0.0 => format!("slope={s}"),
             Op::Unary(UnaryOp::LeakyReluSlope(s)) => format!("slope={s}"),
+            Op::Fused(expr) => expr.to_string(),
             Op::Reduce { axes, .. } => format!("axes={axes:?}"),
             Op::Broadcast { dims, .. } => format!("dims={dims:?}"),
             Op::Concat { axis } | Op::Softmax { axis } | Op::LogSoftmax { axis } => format!("axis={axis}"),

@@ -186,6 +186,16 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
             arity(2)?;
             same(ins[0], ins[1])
         }
+        Op::Fused(expr) => {
+            arity(expr.inputs)?;
+            // Scalars broadcast; every other input has the output's shape.
+            let mut full = ins.iter().filter(|s| !s.is_empty());
+            let out = full.next().copied().unwrap_or_default();
+            for s in full {
+                same(out, s)?;
+            }
+            Ok(out.to_vec())
+        }
         Op::Reduce { axes, .. } => {
             arity(1)?;
             if axes.iter().any(|a| *a >= ins[0].len()) || axes.windows(2).any(|w| w[0] >= w[1]) {

@@ -77,6 +77,7 @@ fn kernel_of(op: &Op) -> Option<Kernel> {
         Op::Upsample2d { scale } => Kernel::Upsample2d { scale: *scale },
         Op::Unary(u) => Kernel::Unary(*u),
         Op::Binary(b) => Kernel::Binary(*b),
+        Op::Fused(expr) => Kernel::Fused(expr.clone()),
         Op::Reduce { op, axes } => Kernel::Reduce { op: *op, axes: axes.clone() },
         Op::Broadcast { dims, .. } => Kernel::Broadcast { dims: dims.clone() },
         Op::Reshape { .. } | Op::StopGradient => Kernel::Copy,

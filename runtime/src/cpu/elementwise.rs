@@ -40,49 +40,111 @@ fn sign(x: f32) -> f32 {
     }
 }
 
-/// `out = op(x)` elementwise.
-pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
+/// Applies a scalar function of one input over some elements: the slices of a kernel, one block
+/// of a fused expression, or a single value. [`with_unary`] hands it each op's function, so that
+/// every caller computes exactly the same per-element math.
+pub(crate) trait ApplyUnary {
+    /// Applies `f`.
+    fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F);
+}
+
+/// As [`ApplyUnary`], for functions of two inputs.
+pub(crate) trait ApplyBinary {
+    /// Applies `f`.
+    fn apply<F: Fn(f32, f32) -> f32 + Sync + Send>(self, f: F);
+}
+
+/// Calls `k.apply` with the scalar function of `op`.
+pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
     match op {
         UnaryOp::Affine { scale, shift } => {
             let (scale, shift) = (scale.get(), shift.get());
-            map1(x, out, |v| scale * v + shift)
+            k.apply(|v| scale * v + shift)
         }
         // Exact squares and identities skip the libm call; every other exponent uses powf.
-        UnaryOp::Pow(p) if p.get() == 1.0 => map1(x, out, |v| v),
-        UnaryOp::Pow(p) if p.get() == 2.0 => map1(x, out, |v| v * v),
+        UnaryOp::Pow(p) if p.get() == 1.0 => k.apply(|v| v),
+        UnaryOp::Pow(p) if p.get() == 2.0 => k.apply(|v| v * v),
         UnaryOp::Pow(p) => {
             let p = p.get();
-            map1(x, out, |v| v.powf(p))
+            k.apply(|v| v.powf(p))
         }
-        UnaryOp::Exp => map1(x, out, f32::exp),
-        UnaryOp::Log => map1(x, out, f32::ln),
-        UnaryOp::Abs => map1(x, out, f32::abs),
-        UnaryOp::Sign => map1(x, out, sign),
+        UnaryOp::Exp => k.apply(f32::exp),
+        UnaryOp::Log => k.apply(f32::ln),
+        UnaryOp::Abs => k.apply(f32::abs),
+        UnaryOp::Sign => k.apply(sign),
         UnaryOp::LeakyRelu(slope) => {
             let slope = slope.get();
-            map1(x, out, |v| if v > 0.0 { v } else { slope * v })
+            k.apply(|v| if v > 0.0 { v } else { slope * v })
         }
         UnaryOp::LeakyReluSlope(slope) => {
             let slope = slope.get();
-            map1(x, out, |v| if v > 0.0 { 1.0 } else { slope })
+            k.apply(|v| if v > 0.0 { 1.0 } else { slope })
         }
-        UnaryOp::Tanh => map1(x, out, f32::tanh),
-        UnaryOp::Sigmoid => map1(x, out, |v| 1.0 / (1.0 + (-v).exp())),
+        UnaryOp::Tanh => k.apply(f32::tanh),
+        UnaryOp::Sigmoid => k.apply(|v| 1.0 / (1.0 + (-v).exp())),
     }
+}
+
+/// Calls `k.apply` with the scalar function of `op`.
+pub(crate) fn with_binary(op: BinaryOp, k: impl ApplyBinary) {
+    match op {
+        BinaryOp::Add => k.apply(|a, b| a + b),
+        BinaryOp::Sub => k.apply(|a, b| a - b),
+        BinaryOp::Mul => k.apply(|a, b| a * b),
+        BinaryOp::Div => k.apply(|a, b| a / b),
+        // The same comparison as GreaterEqual, so that max and its derivative agree on ties.
+        BinaryOp::Max => k.apply(|a, b| if a >= b { a } else { b }),
+        BinaryOp::GreaterEqual => k.apply(|a, b| if a >= b { 1.0 } else { 0.0 }),
+        BinaryOp::SigmoidCrossEntropy => k.apply(|a, b| a.max(0.0) - a * b + (-a.abs()).exp().ln_1p()),
+    }
+}
+
+/// `op(x)` for one value, bit-identical to the kernels.
+pub(crate) fn unary_scalar(op: UnaryOp, x: f32) -> f32 {
+    struct One<'a>(f32, &'a mut f32);
+    impl ApplyUnary for One<'_> {
+        fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F) {
+            *self.1 = f(self.0);
+        }
+    }
+    let mut out = 0.0;
+    with_unary(op, One(x, &mut out));
+    out
+}
+
+/// `op(a, b)` for one pair of values, bit-identical to the kernels.
+pub(crate) fn binary_scalar(op: BinaryOp, a: f32, b: f32) -> f32 {
+    struct One<'a>(f32, f32, &'a mut f32);
+    impl ApplyBinary for One<'_> {
+        fn apply<F: Fn(f32, f32) -> f32 + Sync + Send>(self, f: F) {
+            *self.2 = f(self.0, self.1);
+        }
+    }
+    let mut out = 0.0;
+    with_binary(op, One(a, b, &mut out));
+    out
+}
+
+/// `out = op(x)` elementwise.
+pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
+    struct Slices<'a>(&'a [f32], &'a mut [f32]);
+    impl ApplyUnary for Slices<'_> {
+        fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F) {
+            map1(self.0, self.1, f)
+        }
+    }
+    with_unary(op, Slices(x, out))
 }
 
 /// `out = op(a, b)` elementwise.
 pub fn binary(op: BinaryOp, a: &[f32], b: &[f32], out: &mut [f32]) {
-    match op {
-        BinaryOp::Add => map2(a, b, out, |a, b| a + b),
-        BinaryOp::Sub => map2(a, b, out, |a, b| a - b),
-        BinaryOp::Mul => map2(a, b, out, |a, b| a * b),
-        BinaryOp::Div => map2(a, b, out, |a, b| a / b),
-        // The same comparison as GreaterEqual, so that max and its derivative agree on ties.
-        BinaryOp::Max => map2(a, b, out, |a, b| if a >= b { a } else { b }),
-        BinaryOp::GreaterEqual => map2(a, b, out, |a, b| if a >= b { 1.0 } else { 0.0 }),
-        BinaryOp::SigmoidCrossEntropy => map2(a, b, out, |a, b| a.max(0.0) - a * b + (-a.abs()).exp().ln_1p()),
+    struct Slices<'a>(&'a [f32], &'a [f32], &'a mut [f32]);
+    impl ApplyBinary for Slices<'_> {
+        fn apply<F: Fn(f32, f32) -> f32 + Sync + Send>(self, f: F) {
+            map2(self.0, self.1, self.2, f)
+        }
     }
+    with_binary(op, Slices(a, b, out))
 }
 
 #[cfg(test)]

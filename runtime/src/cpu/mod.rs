@@ -5,7 +5,8 @@
 
 mod conv;
 pub mod denormals;
-mod elementwise;
+pub(crate) mod elementwise;
+mod fused;
 pub mod gemm;
 mod im2col;
 mod labels;
@@ -60,6 +61,7 @@ pub fn execute(kernel: &Kernel, inputs: &[View], out: &mut [f32], out_shape: &[u
         Kernel::Upsample2d { scale } => shape_ops::upsample2d(input(0), *scale, out),
         Kernel::Unary(op) => elementwise::unary(*op, input(0).data, out),
         Kernel::Binary(op) => elementwise::binary(*op, input(0).data, input(1).data, out),
+        Kernel::Fused(expr) => fused::fused(expr, inputs, out),
         Kernel::Reduce { op, axes } => reduce::reduce(*op, input(0), axes, out),
         Kernel::Broadcast { dims } => shape_ops::broadcast(input(0), dims, out, out_shape),
         Kernel::Copy => shape_ops::copy(input(0).data, out),
