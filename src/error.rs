@@ -52,14 +52,14 @@ impl SourceFile {
 
     /// Reads a file; bytes that are not UTF-8 are an error naming the offset.
     pub fn read(path: &str) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read {path}: {e}"))?;
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
         Self::from_bytes(path, bytes)
     }
 
     /// Builds a source file from raw bytes, rejecting text that is not UTF-8.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Self, String> {
         String::from_utf8(bytes).map(|text| SourceFile::new(name, text)).map_err(|e| {
-            format!("error: {name}: not a UTF-8 text file (invalid byte at offset {})", e.utf8_error().valid_up_to())
+            format!("{name}: not a UTF-8 text file (invalid byte at offset {})", e.utf8_error().valid_up_to())
         })
     }
 

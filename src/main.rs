@@ -258,5 +258,5 @@ fn stem(path: &str) -> String {
 }
 
 fn load(path: &str) -> Result<SourceFile, String> {
-    SourceFile::read(path).map_err(|e| format!("{e}\n"))
+    SourceFile::read(path).map_err(|e| format!("error: {e}\n"))
 }
