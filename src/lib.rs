@@ -58,11 +58,19 @@ pub struct CompileOptions {
     pub train: bool,
     /// Optimization level of training programs: 0 none, 1 and up the passes (CSE, DCE, fusion).
     pub opt_level: u8,
+    /// The passes to run instead of the level's (checked names, see [`passes::select`]).
+    pub passes: Option<Vec<&'static str>>,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { phase: PhaseSelect::Net(NetPhase::Train), batch_size: None, train: false, opt_level: 2 }
+        CompileOptions {
+            phase: PhaseSelect::Net(NetPhase::Train),
+            batch_size: None,
+            train: false,
+            opt_level: 2,
+            passes: None,
+        }
     }
 }
 
@@ -79,8 +87,8 @@ pub struct Compiled {
     pub generate: Option<GenerateInfo>,
     /// The batch-size override in effect (from the options or the solver), if any.
     pub batch_size: Option<usize>,
-    /// The optimization level training programs are built with.
-    pub opt_level: u8,
+    /// The passes training programs are built with, in order.
+    pub passes: Vec<&'static str>,
 }
 
 /// Compiles a graph file: parses, checks and builds it, and checks its solver and generation
@@ -90,6 +98,7 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
     let net = schema::parse_net(&tree)?;
     let batch_size = opts.batch_size.or(net.solver.as_ref().and_then(|s| s.batch_size.as_ref().map(|b| b.value)));
     let build_phase = |phase| build::build(&net, &BuildOptions { phase, batch_size });
+    let pass_names = opts.passes.clone().unwrap_or_else(|| passes::level_names(opts.opt_level));
     let train = build_phase(NetPhase::Train)?;
     let phases = match &net.solver {
         Some(solver) => phases::check_phases(&net, solver, &train)?,
@@ -112,7 +121,7 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
                 return Err(Diagnostic::new(format!("no phase named \"{name}\""), span, listed).suggest(name, known));
             };
             if opts.train {
-                autodiff::training_program(&train, phase, opts.opt_level)
+                autodiff::training_program_with(&train, phase, &pass_names)
             } else {
                 phases::restrict_to_phase(train, phase)
             }
@@ -122,5 +131,5 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
         let span = net.solver.as_ref().map_or(error::Span::default(), |s| s.span);
         return Err(Diagnostic::new("a training program is built per solver phase", span, "name one with --phase"));
     }
-    Ok(Compiled { net, graph, phases, generate, batch_size, opt_level: opts.opt_level })
+    Ok(Compiled { net, graph, phases, generate, batch_size, passes: pass_names })
 }

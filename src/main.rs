@@ -50,6 +50,9 @@ enum Command {
         /// Optimization level: 0 (none) or 2 (CSE, dead-code elimination, fusion).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
         opt_level: u8,
+        /// Run exactly these passes (comma-separated, e.g. cse,dce) instead of the level's.
+        #[arg(long, value_delimiter = ',')]
+        passes: Option<Vec<String>>,
         /// Override the batch size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: Option<u32>,
@@ -98,6 +101,9 @@ enum Command {
         /// Optimization level of training programs: 0 (none) or 2 (CSE, dead-code elimination, fusion).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
         opt_level: u8,
+        /// Run exactly these passes (comma-separated, e.g. cse,dce) instead of the level's.
+        #[arg(long, value_delimiter = ',')]
+        passes: Option<Vec<String>>,
         /// Override the batch size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: Option<u32>,
@@ -132,13 +138,22 @@ fn main() -> ExitCode {
             threads,
             batch_size,
             opt_level,
+            passes,
         } => {
             if let Err(e) = graphc_runtime::cpu::denormals::init_threads(threads) {
                 eprintln!("error: cannot start the worker threads: {e}");
                 return ExitCode::FAILURE;
             }
-            let opts =
-                CompileOptions { batch_size: batch_size.map(|b| b as usize), opt_level, ..CompileOptions::default() };
+            let passes = match selected_passes(passes) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let opts = CompileOptions {
+                batch_size: batch_size.map(|b| b as usize),
+                opt_level,
+                passes,
+                ..CompileOptions::default()
+            };
             let compiled = match load(&file).and_then(|src| compile(&src, &opts).map_err(|d| d.render(&src))) {
                 Ok(c) => c,
                 Err(message) => {
@@ -159,7 +174,12 @@ fn main() -> ExitCode {
                 eprintln!("error: cannot write the run directory {}: {e}", out.display());
                 return ExitCode::FAILURE;
             }
-            eprintln!("training {file} into {} (threads: {})", out.display(), rayon::current_num_threads());
+            eprintln!(
+                "training {file} into {} (threads: {}; passes: {})",
+                out.display(),
+                rayon::current_num_threads(),
+                if compiled.passes.is_empty() { "none".to_string() } else { compiled.passes.join(", ") }
+            );
             match train::run(&compiled, &run_opts, &mut |line| eprintln!("{line}")) {
                 Ok(summary) => {
                     eprintln!(
@@ -223,12 +243,17 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Compile { file, emit: what, phase, batch_size, train, opt_level } => {
+        Command::Compile { file, emit: what, phase, batch_size, train, opt_level, passes } => {
+            let passes = match selected_passes(passes) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
             let opts = CompileOptions {
                 phase: PhaseSelect::parse(&phase),
                 batch_size: batch_size.map(|b| b as usize),
                 train,
                 opt_level,
+                passes,
             };
             let result = load(&file).and_then(|src| match compile(&src, &opts) {
                 Ok(compiled) => Ok(match what {
@@ -251,6 +276,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Checks `--passes`; an unknown name is an error naming the known ones.
+fn selected_passes(names: Option<Vec<String>>) -> Result<Option<Vec<&'static str>>, ExitCode> {
+    names.map(|names| graphc::passes::select(&names)).transpose().map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 fn stem(path: &str) -> String {

@@ -93,7 +93,13 @@ fn build_phase_rules_select_layers_and_batch_norm_statistics() {
     let train = build(&text);
     let test = build_with(
         &text,
-        CompileOptions { phase: PhaseSelect::Net(NetPhase::Test), batch_size: None, train: false, opt_level: 2 },
+        CompileOptions {
+            phase: PhaseSelect::Net(NetPhase::Test),
+            batch_size: None,
+            train: false,
+            opt_level: 2,
+            passes: None,
+        },
     );
     assert_eq!(op_of(&train, "t").name(), "tanh");
     assert_eq!(op_of(&test, "t").name(), "sigmoid");
@@ -148,7 +154,13 @@ fn build_solver_phase_keeps_only_what_its_losses_need() {
     );
     let g = build_with(
         &text,
-        CompileOptions { phase: PhaseSelect::Solver("pa".into()), batch_size: None, train: false, opt_level: 2 },
+        CompileOptions {
+            phase: PhaseSelect::Solver("pa".into()),
+            batch_size: None,
+            train: false,
+            opt_level: 2,
+            passes: None,
+        },
     );
     assert!(g.blob("ra").is_some());
     assert!(g.blob("rb").is_none());

@@ -62,7 +62,9 @@ fn compile_and_render(src: &SourceFile, batch_size: Option<usize>) {
                 Some(phase) => PhaseSelect::Solver(phase.name.clone()),
                 None => PhaseSelect::Net(NetPhase::Test),
             };
-            if let Err(d) = graphc::compile(src, &CompileOptions { phase, batch_size, train: false, opt_level: 2 }) {
+            if let Err(d) =
+                graphc::compile(src, &CompileOptions { phase, batch_size, train: false, opt_level: 2, passes: None })
+            {
                 let _ = d.render(src);
             }
         }

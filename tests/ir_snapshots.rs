@@ -14,7 +14,8 @@ fn stem(path: &str) -> &str {
 
 fn compiled(path: &str, phase: NetPhase) -> (SourceFile, graphc::Compiled) {
     let src = SourceFile::read(path).expect("model file is readable");
-    let opts = CompileOptions { phase: PhaseSelect::Net(phase), batch_size: None, train: false, opt_level: 2 };
+    let opts =
+        CompileOptions { phase: PhaseSelect::Net(phase), batch_size: None, train: false, opt_level: 2, passes: None };
     match compile(&src, &opts) {
         Ok(c) => (src, c),
         Err(d) => panic!("{}", d.render(&src)),
@@ -54,7 +55,13 @@ fn summary_every_model() {
 /// The whole training program of a phase: forward, gradients, optimizer updates.
 fn training_listing(path: &str, phase: &str) -> String {
     let src = SourceFile::read(path).expect("model file is readable");
-    let opts = CompileOptions { phase: PhaseSelect::Solver(phase.into()), batch_size: None, train: true, opt_level: 2 };
+    let opts = CompileOptions {
+        phase: PhaseSelect::Solver(phase.into()),
+        batch_size: None,
+        train: true,
+        opt_level: 2,
+        passes: None,
+    };
     match compile(&src, &opts) {
         Ok(c) => graphc::ir::print_graph(&c.graph, &src),
         Err(d) => panic!("{}", d.render(&src)),

@@ -24,7 +24,7 @@ fn net(optimizer: &str) -> String {
 fn trajectory(optimizer: &str, steps: usize) -> Vec<f32> {
     let src = SourceFile::new("opt.g", net(optimizer));
     let compiled = compile(&src, &CompileOptions::default()).unwrap_or_else(|d| panic!("{}", d.render(&src)));
-    let program = autodiff::training_program(&compiled.graph, &compiled.phases[0], compiled.opt_level);
+    let program = autodiff::training_program_with(&compiled.graph, &compiled.phases[0], &compiled.passes);
     let mut prog = CpuProgram::new(lower::to_plan(&program, &[]));
     let mut state = State::default();
     for b in &prog.plan().buffers {

@@ -19,8 +19,14 @@ use rules::{vjp, GradBuilder};
 /// first (so that a trunk computed once is differentiated once; all but fusion, which autodiff
 /// cannot see through) and on the whole program after.
 pub fn training_program(graph: &Graph, phase: &PhaseInfo, opt_level: u8) -> Graph {
+    training_program_with(graph, phase, &crate::passes::level_names(opt_level))
+}
+
+/// [`training_program`] with the passes named in `passes` (in the pipeline's order).
+pub fn training_program_with(graph: &Graph, phase: &PhaseInfo, passes: &[&str]) -> Graph {
     let mut g = crate::phases::restrict_to_phase(graph.clone(), phase);
-    crate::passes::optimize_for_autodiff(&mut g, opt_level);
+    let differentiable: Vec<&str> = passes.iter().copied().filter(|p| *p != "fuse-elementwise").collect();
+    crate::passes::optimize_with(&mut g, &differentiable);
     let params: Vec<(String, NodeId)> =
         phase.params.iter().filter_map(|name| g.param(name).map(|p| (name.clone(), p.node))).collect();
     let grads = gradients(&mut g, &phase.losses, &params.iter().map(|(_, n)| *n).collect::<Vec<_>>());
@@ -36,7 +42,7 @@ pub fn training_program(graph: &Graph, phase: &PhaseInfo, opt_level: u8) -> Grap
             optim::add_update(&mut g, &phase.optimizer, name, *grad, step);
         }
     }
-    crate::passes::optimize(&mut g, opt_level);
+    crate::passes::optimize_with(&mut g, passes);
     g
 }
 

@@ -46,6 +46,38 @@ pub fn optimize_with(graph: &mut Graph, names: &[&str]) -> Vec<(&'static str, us
     run_all(&passes, graph)
 }
 
+/// The names of the passes of `opt_level`, in the pipeline's order.
+pub fn level_names(opt_level: u8) -> Vec<&'static str> {
+    pipeline(opt_level).iter().map(|pass| pass.name()).collect()
+}
+
+/// Checks `names` (as `--passes` gives them) against the known passes and returns them in the
+/// pipeline's fixed order, whatever order they were written in.
+pub fn select(names: &[String]) -> Result<Vec<&'static str>, String> {
+    let known = level_names(2);
+    if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        let hint = crate::error::did_you_mean(unknown, known.iter().copied())
+            .map_or(String::new(), |best| format!(" (did you mean \"{best}\"?)"));
+        return Err(format!("unknown pass \"{unknown}\"{hint}; the passes are {}", known.join(", ")));
+    }
+    Ok(known.into_iter().filter(|k| names.iter().any(|n| n == k)).collect())
+}
+
 fn run_all(passes: &[Box<dyn Pass>], graph: &mut Graph) -> Vec<(&'static str, usize)> {
     passes.iter().map(|pass| (pass.name(), pass.run(graph))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_keeps_the_pipeline_order_and_rejects_unknown_names() {
+        let names = |s: &[&str]| s.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(select(&names(&["dce", "cse"])).unwrap(), ["cse", "dce"]);
+        let err = select(&names(&["cse", "fuse"])).unwrap_err();
+        assert!(err.contains("unknown pass \"fuse\""), "{err}");
+        assert_eq!(level_names(0), Vec::<&str>::new());
+        assert_eq!(level_names(2), ["cse", "dce", "fuse-elementwise"]);
+    }
 }

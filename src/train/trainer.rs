@@ -157,7 +157,7 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
         .iter()
         .map(|info| {
             let program = CpuProgram::new(lower::to_plan(
-                &autodiff::training_program(&train_graph, info, compiled.opt_level),
+                &autodiff::training_program_with(&train_graph, info, &compiled.passes),
                 &[],
             ));
             let batch = batch_size(&program);
