@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use graphc::error::SourceFile;
@@ -47,15 +47,8 @@ enum Command {
         /// Worker threads (default: every core).
         #[arg(long)]
         threads: Option<usize>,
-        /// Optimization level: 0 (none) or 2 (CSE, dead-code elimination, fusion).
-        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
-        opt_level: u8,
-        /// Run exactly these passes (comma-separated, e.g. cse,dce) instead of the level's.
-        #[arg(long, value_delimiter = ',')]
-        passes: Option<Vec<String>>,
-        /// Override the batch size.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        batch_size: Option<u32>,
+        #[command(flatten)]
+        build: BuildArgs,
     },
     /// Generate images from a trained run's checkpoint.
     Sample {
@@ -98,16 +91,39 @@ enum Command {
         /// With --phase NAME: print the phase's training program (gradients, optimizer updates).
         #[arg(long)]
         train: bool,
-        /// Optimization level of training programs: 0 (none) or 2 (CSE, dead-code elimination, fusion).
-        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
-        opt_level: u8,
-        /// Run exactly these passes (comma-separated, e.g. cse,dce) instead of the level's.
-        #[arg(long, value_delimiter = ',')]
-        passes: Option<Vec<String>>,
-        /// Override the batch size.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        batch_size: Option<u32>,
+        #[command(flatten)]
+        build: BuildArgs,
     },
+}
+
+/// How `run` and `compile` build training programs.
+#[derive(Args)]
+struct BuildArgs {
+    /// Optimization level of training programs: 0 (none) or 2 (CSE, dead-code elimination, fusion).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
+    opt_level: u8,
+    /// Run exactly these passes (comma-separated, e.g. cse,dce) instead of the level's.
+    #[arg(long, value_delimiter = ',')]
+    passes: Option<Vec<String>>,
+    /// Override the batch size.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: Option<u32>,
+}
+
+impl BuildArgs {
+    /// `base` with these arguments applied; an unknown pass name is reported and fails.
+    fn apply(self, base: CompileOptions) -> Result<CompileOptions, ExitCode> {
+        let passes = self.passes.map(|names| graphc::passes::select(&names)).transpose().map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        })?;
+        Ok(CompileOptions {
+            batch_size: self.batch_size.map(|b| b as usize),
+            opt_level: self.opt_level,
+            passes,
+            ..base
+        })
+    }
 }
 
 /// Output formats of `compile`.
@@ -126,33 +142,14 @@ enum Emit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run {
-            file,
-            out,
-            epochs,
-            max_steps,
-            seed,
-            data,
-            device: _,
-            resume,
-            threads,
-            batch_size,
-            opt_level,
-            passes,
-        } => {
+        Command::Run { file, out, epochs, max_steps, seed, data, device: _, resume, threads, build } => {
             if let Err(e) = graphc_runtime::cpu::denormals::init_threads(threads) {
                 eprintln!("error: cannot start the worker threads: {e}");
                 return ExitCode::FAILURE;
             }
-            let passes = match selected_passes(passes) {
-                Ok(p) => p,
+            let opts = match build.apply(CompileOptions::default()) {
+                Ok(opts) => opts,
                 Err(code) => return code,
-            };
-            let opts = CompileOptions {
-                batch_size: batch_size.map(|b| b as usize),
-                opt_level,
-                passes,
-                ..CompileOptions::default()
             };
             let compiled = match load(&file).and_then(|src| compile(&src, &opts).map_err(|d| d.render(&src))) {
                 Ok(c) => c,
@@ -243,17 +240,11 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Compile { file, emit: what, phase, batch_size, train, opt_level, passes } => {
-            let passes = match selected_passes(passes) {
-                Ok(p) => p,
+        Command::Compile { file, emit: what, phase, train, build } => {
+            let base = CompileOptions { phase: PhaseSelect::parse(&phase), train, ..CompileOptions::default() };
+            let opts = match build.apply(base) {
+                Ok(opts) => opts,
                 Err(code) => return code,
-            };
-            let opts = CompileOptions {
-                phase: PhaseSelect::parse(&phase),
-                batch_size: batch_size.map(|b| b as usize),
-                train,
-                opt_level,
-                passes,
             };
             let result = load(&file).and_then(|src| match compile(&src, &opts) {
                 Ok(compiled) => Ok(match what {
@@ -276,14 +267,6 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// Checks `--passes`; an unknown name is an error naming the known ones.
-fn selected_passes(names: Option<Vec<String>>) -> Result<Option<Vec<&'static str>>, ExitCode> {
-    names.map(|names| graphc::passes::select(&names)).transpose().map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::FAILURE
-    })
 }
 
 fn stem(path: &str) -> String {

@@ -108,7 +108,10 @@ impl CpuProgram {
         for (source, target) in &plan.writebacks {
             let BufferRole::State(name) = &plan.buffers[target.0 as usize].role else { continue };
             let value = state.values.get_mut(name).expect("checked before the run");
-            value.copy_from_slice(&temps[source.0 as usize]);
+            // Swap rather than copy: the temporary is recomputed by the next run before it is
+            // read, so its new contents (the old state) do not matter. This saves a copy of every
+            // updated parameter and optimizer state per step.
+            std::mem::swap(value, &mut temps[source.0 as usize]);
         }
         Ok(())
     }

@@ -105,7 +105,8 @@ pub struct Plan {
     /// Steps in execution order.
     pub steps: Vec<Step>,
     /// After all steps, `(source, target)`: the target state buffer takes the source's value
-    /// (parameter, running-statistic and optimizer-state updates).
+    /// (parameter, running-statistic and optimizer-state updates). Each source is a distinct
+    /// `Temp` buffer, which the runtime may swap with the state rather than copy.
     pub writebacks: Vec<(BufId, BufId)>,
     /// Values the caller reads after a run, by name (losses, named blobs).
     pub outputs: Vec<(String, BufId)>,

@@ -55,6 +55,22 @@ pub fn to_plan_feeding(graph: &Graph, extra: &[(String, NodeId)], fed: &[(NodeId
         last_update.retain(|(_, t)| *t != target);
         last_update.push((buffer_of[&update.value], target));
     }
+    // The runtime swaps each write-back source into its state value, so every source must be a
+    // computed value of its own: copy a state, a feed or a value written back twice first.
+    let mut used = std::collections::HashSet::new();
+    for (source, _) in &mut last_update {
+        if plan.buffers[source.0 as usize].role != BufferRole::Temp || !used.insert(*source) {
+            let copy = BufId(plan.buffers.len() as u32);
+            plan.buffers.push(Buffer { shape: plan.buffers[source.0 as usize].shape.clone(), role: BufferRole::Temp });
+            plan.steps.push(Step {
+                kernel: Kernel::Copy,
+                inputs: vec![*source],
+                output: copy,
+                label: "write-back (copy)".into(),
+            });
+            *source = copy;
+        }
+    }
     plan.writebacks = last_update;
     for (name, node) in graph.blobs.iter().map(|b| (&b.name, &b.node)).chain(extra.iter().map(|(n, id)| (n, id))) {
         plan.outputs.push((name.clone(), buffer_of[node]));
