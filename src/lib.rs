@@ -12,6 +12,7 @@ pub mod build;
 pub mod data;
 pub mod emit;
 pub mod error;
+pub mod eval;
 pub mod ir;
 pub mod lower;
 pub mod passes;
@@ -56,7 +57,8 @@ pub struct CompileOptions {
     /// With a solver phase: return the phase's whole training program (forward, gradients,
     /// optimizer updates) instead of its forward graph.
     pub train: bool,
-    /// Optimization level of training programs: 0 none, 1 and up the passes (CSE, DCE, fusion).
+    /// Optimization level of training programs: 0 none, 1 simplification, CSE and dead-code
+    /// elimination, 2 also fusion (see [`passes::pipeline`]).
     pub opt_level: u8,
     /// The passes to run instead of the level's (checked names, see [`passes::select`]).
     pub passes: Option<Vec<&'static str>>,
@@ -132,4 +134,15 @@ pub fn compile(src: &SourceFile, opts: &CompileOptions) -> Result<Compiled, Diag
         return Err(Diagnostic::new("a training program is built per solver phase", span, "name one with --phase"));
     }
     Ok(Compiled { net, graph, phases, generate, batch_size, passes: pass_names })
+}
+
+/// The executable plan of one training step of solver phase `phase`: its training program
+/// (forward, gradients and updates, built from the TRAIN graph `train` with `passes`), lowered to
+/// kernel calls, with its memory planned so that the phase's losses stay readable after a run.
+pub fn training_plan(train: &Graph, phase: &PhaseInfo, passes: &[&str]) -> graphc_runtime::Plan {
+    let program = autodiff::training_program_with(train, phase, passes);
+    let mut plan = lower::to_plan(&program, &[]);
+    let losses: Vec<&str> = phase.losses.iter().map(|l| l.blob.as_str()).collect();
+    lower::plan_memory(&mut plan, &losses);
+    plan
 }

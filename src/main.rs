@@ -72,6 +72,28 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Score a trained generator: classifier score, Fréchet distance, class histogram, and the
+    /// categorical code's accuracy, against held-out real images.
+    Eval {
+        /// The run directory (holding graph.g and checkpoint.safetensors).
+        run: PathBuf,
+        /// Number of images to generate.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(2..))]
+        n: u64,
+        /// The MNIST classifier's run directory; trained there from graphs/lenet.g when it has no
+        /// checkpoint.
+        #[arg(long, default_value = "runs/LeNet")]
+        classifier: PathBuf,
+        /// Real images: `mnist` (bundled), `fashion`, or a directory of IDX files.
+        #[arg(long, default_value = "mnist")]
+        data: String,
+        /// Seed of the generated latents.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Parse and validate graph files; prints `ok` per file or its errors.
     Check {
         /// Graph files.
@@ -99,7 +121,8 @@ enum Command {
 /// How `run` and `compile` build training programs.
 #[derive(Args)]
 struct BuildArgs {
-    /// Optimization level of training programs: 0 (none) or 2 (CSE, dead-code elimination, fusion).
+    /// Optimization level of training programs: 0 (none), 1 (simplification, CSE, dead-code
+    /// elimination) or 2 (and fusion).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
     opt_level: u8,
     /// Run exactly these passes (comma-separated, e.g. cse,dce) instead of the level's.
@@ -137,6 +160,11 @@ enum Emit {
     Dot,
     /// A per-layer table of shapes, parameters and FLOPs.
     Summary,
+    /// Per solver phase: nodes, kernel calls and memory of a training step, with and without
+    /// buffer planning.
+    Memory,
+    /// Per solver phase: what each optimization pass changed, the nodes left and its time.
+    Passes,
 }
 
 fn main() -> ExitCode {
@@ -184,6 +212,33 @@ fn main() -> ExitCode {
                         summary.iterations,
                         out.display()
                     );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Eval { run, n, classifier, data, seed, json } => {
+            if let Err(e) = graphc_runtime::cpu::denormals::init_threads(None) {
+                eprintln!("error: cannot start the worker threads: {e}");
+                return ExitCode::FAILURE;
+            }
+            let opts = graphc::eval::EvalOptions { n: n as usize, classifier, data, seed };
+            match graphc::eval::eval_run(&run, &opts, &mut |line| eprintln!("{line}")) {
+                Ok(report) if json => match serde_json::to_string_pretty(&report) {
+                    Ok(text) => {
+                        println!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Ok(report) => {
+                    print!("{report}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -252,6 +307,8 @@ fn main() -> ExitCode {
                     Emit::Yaml => emit::yaml(&compiled, &src),
                     Emit::Dot => emit::dot(&compiled),
                     Emit::Summary => emit::summary(&compiled),
+                    Emit::Memory => emit::memory(&compiled),
+                    Emit::Passes => emit::passes(&compiled),
                 }),
                 Err(d) => Err(d.render(&src)),
             });

@@ -5,8 +5,14 @@ use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
 use graphc::{compile, emit, CompileOptions, PhaseSelect};
 
-const MODELS: &[&str] =
-    &["graphs/vae.g", "graphs/vae_2d.g", "graphs/dcgan.g", "graphs/infogan.g", "tests/caffe/mnist_vae.prototxt"];
+const MODELS: &[&str] = &[
+    "graphs/vae.g",
+    "graphs/vae_2d.g",
+    "graphs/dcgan.g",
+    "graphs/infogan.g",
+    "graphs/lenet.g",
+    "tests/caffe/mnist_vae.prototxt",
+];
 
 fn stem(path: &str) -> &str {
     path.rsplit('/').next().and_then(|f| f.split('.').next()).unwrap_or(path)
@@ -52,14 +58,14 @@ fn summary_every_model() {
     }
 }
 
-/// The whole training program of a phase: forward, gradients, optimizer updates.
-fn training_listing(path: &str, phase: &str) -> String {
+/// The whole training program of a phase (forward, gradients, optimizer updates) at `opt_level`.
+fn training_listing(path: &str, phase: &str, opt_level: u8) -> String {
     let src = SourceFile::read(path).expect("model file is readable");
     let opts = CompileOptions {
         phase: PhaseSelect::Solver(phase.into()),
         batch_size: None,
         train: true,
-        opt_level: 2,
+        opt_level,
         passes: None,
     };
     match compile(&src, &opts) {
@@ -68,9 +74,18 @@ fn training_listing(path: &str, phase: &str) -> String {
     }
 }
 
+/// Every solver phase's training program at opt-level 0 and 2, so that a reviewer sees what the
+/// passes did; and the memory table (nodes, kernels, planned memory) of every model.
 #[test]
-fn ir_training_programs() {
-    snapshot("vae@train".into(), training_listing("graphs/vae.g", "train"));
-    snapshot("dcgan@train_discriminator".into(), training_listing("graphs/dcgan.g", "discriminator"));
-    snapshot("dcgan@train_generator".into(), training_listing("graphs/dcgan.g", "generator"));
+fn ir_training_programs_at_levels_0_and_2() {
+    for path in MODELS {
+        let (_, c) = compiled(path, NetPhase::Train);
+        for phase in &c.phases {
+            for level in [0, 2] {
+                let name = format!("{}@train_{}_O{level}", stem(path), phase.name);
+                snapshot(name, training_listing(path, &phase.name, level));
+            }
+        }
+        snapshot(format!("{}@memory", stem(path)), emit::memory(&c));
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::cpu::{execute, NoiseKey, View};
-use crate::{BufId, BufferRole, Plan};
+use crate::{BufId, BufferRole, Plan, Step};
 
 /// Persistent values by name: parameters, running statistics, optimizer state.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -42,22 +42,35 @@ impl std::error::Error for ExecError {}
 /// Time spent per kind of step (the op named in the step's label), when profiling.
 pub type Profile = HashMap<String, (std::time::Duration, u64)>;
 
-/// A plan ready to run on the CPU, with its intermediate buffers.
+/// A plan ready to run on the CPU, with storage for its temporaries.
 pub struct CpuProgram {
     plan: Plan,
-    temps: Vec<Vec<f32>>,
+    /// Storage of the temporaries: one vector per slot of the plan's memory plan, or per buffer
+    /// when it has none.
+    storage: Vec<Vec<f32>>,
+    /// For each buffer, its index in `storage` (meaningful for temporaries only).
+    home: Vec<usize>,
     profile: Option<Profile>,
 }
 
 impl CpuProgram {
-    /// Allocates the buffers of `plan`.
+    /// Allocates the storage of `plan`: the slots of its memory plan, or one vector per
+    /// temporary. Nothing is allocated for temporaries afterwards.
     pub fn new(plan: Plan) -> Self {
-        let temps = plan
-            .buffers
-            .iter()
-            .map(|b| if b.role == BufferRole::Temp { vec![0.0; b.numel()] } else { Vec::new() })
-            .collect();
-        CpuProgram { plan, temps, profile: None }
+        let (storage, home) = match &plan.memory {
+            Some(memory) => (
+                memory.slot_len.iter().map(|&n| vec![0.0; n]).collect(),
+                memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect(),
+            ),
+            None => (
+                plan.buffers
+                    .iter()
+                    .map(|b| if b.role == BufferRole::Temp { vec![0.0; b.numel()] } else { Vec::new() })
+                    .collect(),
+                (0..plan.buffers.len()).collect(),
+            ),
+        };
+        CpuProgram { plan, storage, home, profile: None }
     }
 
     /// Starts recording the time spent per kind of step.
@@ -75,52 +88,100 @@ impl CpuProgram {
         &self.plan
     }
 
-    /// Runs every step, then writes the updated state back. `feeds` holds the data batch and the
-    /// step counter by name.
+    /// Runs every step, then writes the updated state back ([`Self::compute`], then
+    /// [`Self::commit`]). `feeds` holds the data batch and the step counter by name.
     pub fn run(
         &mut self,
         state: &mut State,
         feeds: &HashMap<&str, Vec<f32>>,
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
+        self.compute(state, feeds, noise)?;
+        self.commit(state);
+        Ok(())
+    }
+
+    /// Runs every step, leaving the state as it was: the outputs can be read (and checked)
+    /// before [`Self::commit`] writes the updates back.
+    pub fn compute(
+        &mut self,
+        state: &State,
+        feeds: &HashMap<&str, Vec<f32>>,
+        noise: &NoiseKey,
+    ) -> Result<(), ExecError> {
         self.check(state, feeds)?;
-        let CpuProgram { plan, temps, profile } = self;
-        for step in &plan.steps {
-            let started = profile.as_ref().map(|_| std::time::Instant::now());
-            let out_id = step.output.0 as usize;
-            let mut out = std::mem::take(&mut temps[out_id]);
-            {
-                let views: Vec<View> = step
-                    .inputs
-                    .iter()
-                    .map(|b| View { data: read(plan, temps, state, feeds, *b), shape: plan.shape(*b) })
-                    .collect();
-                execute(&step.kernel, &views, &mut out, plan.shape(step.output), noise);
-            }
-            temps[out_id] = out;
-            if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
-                let kind = step.label.rsplit('(').next().unwrap_or("").trim_end_matches(')').to_string();
-                let entry = profile.entry(kind).or_default();
-                entry.0 += started.elapsed();
-                entry.1 += 1;
-            }
+        for index in 0..self.plan.steps.len() {
+            self.execute_step(index, state, feeds, noise);
         }
-        for (source, target) in &plan.writebacks {
-            let BufferRole::State(name) = &plan.buffers[target.0 as usize].role else { continue };
+        Ok(())
+    }
+
+    /// Writes the state updates computed by the last [`Self::compute`] back into `state`.
+    pub fn commit(&mut self, state: &mut State) {
+        for (source, target) in &self.plan.writebacks {
+            let BufferRole::State(name) = &self.plan.buffers[target.0 as usize].role else { continue };
             let value = state.values.get_mut(name).expect("checked before the run");
+            let temp = &mut self.storage[self.home[source.0 as usize]];
+            debug_assert_eq!(temp.len(), value.len(), "a write-back source has storage of its own, of its size");
             // Swap rather than copy: the temporary is recomputed by the next run before it is
             // read, so its new contents (the old state) do not matter. This saves a copy of every
             // updated parameter and optimizer state per step.
-            std::mem::swap(value, &mut temps[source.0 as usize]);
+            std::mem::swap(value, temp);
         }
-        Ok(())
+    }
+
+    /// Runs the steps again one by one, as [`Self::compute`] does, and returns the first whose
+    /// output holds a NaN or an infinity (checked as soon as it is computed, before any later
+    /// step reuses its storage), or `None`.
+    pub fn first_non_finite(
+        &mut self,
+        state: &State,
+        feeds: &HashMap<&str, Vec<f32>>,
+        noise: &NoiseKey,
+    ) -> Result<Option<&Step>, ExecError> {
+        self.check(state, feeds)?;
+        for index in 0..self.plan.steps.len() {
+            self.execute_step(index, state, feeds, noise);
+            let output = self.plan.steps[index].output;
+            if self.value(state, output).iter().any(|v| !v.is_finite()) {
+                return Ok(Some(&self.plan.steps[index]));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Runs step `index`.
+    fn execute_step(&mut self, index: usize, state: &State, feeds: &HashMap<&str, Vec<f32>>, noise: &NoiseKey) {
+        let CpuProgram { plan, storage, home, profile } = self;
+        let step = &plan.steps[index];
+        let started = profile.as_ref().map(|_| std::time::Instant::now());
+        let out_home = home[step.output.0 as usize];
+        debug_assert!(step.inputs.iter().all(|b| home[b.0 as usize] != out_home || !is_temp(plan, *b)));
+        let mut out = std::mem::take(&mut storage[out_home]);
+        {
+            let views: Vec<View> = step
+                .inputs
+                .iter()
+                .map(|b| View { data: read(plan, storage, home, state, feeds, *b), shape: plan.shape(*b) })
+                .collect();
+            let numel = plan.buffers[step.output.0 as usize].numel();
+            execute(&step.kernel, &views, &mut out[..numel], plan.shape(step.output), noise);
+        }
+        storage[out_home] = out;
+        if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
+            let kind = step.label.rsplit('(').next().unwrap_or("").trim_end_matches(')').to_string();
+            let entry = profile.entry(kind).or_default();
+            entry.0 += started.elapsed();
+            entry.1 += 1;
+        }
     }
 
     /// The values of buffer `id` after the last run (a temp, or a state or feed read by it).
     pub fn value<'a>(&'a self, state: &'a State, id: BufId) -> &'a [f32] {
         match &self.plan.buffers[id.0 as usize].role {
             BufferRole::State(name) => state.values.get(name).map_or(&[][..], Vec::as_slice),
-            _ => &self.temps[id.0 as usize],
+            BufferRole::Temp => &self.storage[self.home[id.0 as usize]][..self.plan.buffers[id.0 as usize].numel()],
+            BufferRole::Feed(_) => &[],
         }
     }
 
@@ -147,16 +208,23 @@ impl CpuProgram {
     }
 }
 
+fn is_temp(plan: &Plan, id: BufId) -> bool {
+    plan.buffers[id.0 as usize].role == BufferRole::Temp
+}
+
+/// The elements of buffer `id`: its state value, its feed, or its part of its storage.
 fn read<'a>(
     plan: &Plan,
-    temps: &'a [Vec<f32>],
+    storage: &'a [Vec<f32>],
+    home: &[usize],
     state: &'a State,
     feeds: &'a HashMap<&str, Vec<f32>>,
     id: BufId,
 ) -> &'a [f32] {
-    match &plan.buffers[id.0 as usize].role {
+    let buffer = &plan.buffers[id.0 as usize];
+    match &buffer.role {
         BufferRole::State(name) => &state.values[name],
         BufferRole::Feed(name) => &feeds[name.as_str()],
-        BufferRole::Temp => &temps[id.0 as usize],
+        BufferRole::Temp => &storage[home[id.0 as usize]][..buffer.numel()],
     }
 }

@@ -10,4 +10,4 @@ pub mod ops;
 pub mod plan;
 pub mod rng;
 
-pub use plan::{BufId, Buffer, BufferRole, Kernel, Plan, Step};
+pub use plan::{BufId, Buffer, BufferRole, Kernel, MemoryPlan, Plan, Step};

@@ -110,6 +110,18 @@ pub struct Plan {
     pub writebacks: Vec<(BufId, BufId)>,
     /// Values the caller reads after a run, by name (losses, named blobs).
     pub outputs: Vec<(String, BufId)>,
+    /// Where temporaries live: `None` gives each its own storage.
+    pub memory: Option<MemoryPlan>,
+}
+
+/// Shared storage for temporaries whose lifetimes do not overlap: a set of slots, each as large
+/// as the largest buffer it holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemoryPlan {
+    /// For each buffer of the plan, its slot (`None` for state and feeds).
+    pub slot_of: Vec<Option<u32>>,
+    /// The length in elements of each slot.
+    pub slot_len: Vec<usize>,
 }
 
 impl Plan {

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::Span;
 use crate::ir::{BinaryOp, Graph, InputField, LossTerm, NodeId, Op, Origin};
+use crate::passes::PassRecord;
 use crate::phases::PhaseInfo;
 use rules::{vjp, GradBuilder};
 
@@ -24,9 +25,28 @@ pub fn training_program(graph: &Graph, phase: &PhaseInfo, opt_level: u8) -> Grap
 
 /// [`training_program`] with the passes named in `passes` (in the pipeline's order).
 pub fn training_program_with(graph: &Graph, phase: &PhaseInfo, passes: &[&str]) -> Graph {
+    training_program_logged(graph, phase, passes).0
+}
+
+/// Where a pass ran while building a training program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassStage {
+    /// On the forward graph, before differentiation (every pass but fusion).
+    Forward,
+    /// On the whole training program: forward, gradients and updates.
+    Program,
+}
+
+/// [`training_program_with`], also returning what each pass did, in the order they ran.
+pub fn training_program_logged(
+    graph: &Graph,
+    phase: &PhaseInfo,
+    passes: &[&str],
+) -> (Graph, Vec<(PassStage, PassRecord)>) {
     let mut g = crate::phases::restrict_to_phase(graph.clone(), phase);
     let differentiable: Vec<&str> = passes.iter().copied().filter(|p| *p != "fuse-elementwise").collect();
-    crate::passes::optimize_with(&mut g, &differentiable);
+    let mut log: Vec<(PassStage, PassRecord)> =
+        crate::passes::optimize_with(&mut g, &differentiable).into_iter().map(|r| (PassStage::Forward, r)).collect();
     let params: Vec<(String, NodeId)> =
         phase.params.iter().filter_map(|name| g.param(name).map(|p| (name.clone(), p.node))).collect();
     let grads = gradients(&mut g, &phase.losses, &params.iter().map(|(_, n)| *n).collect::<Vec<_>>());
@@ -42,8 +62,8 @@ pub fn training_program_with(graph: &Graph, phase: &PhaseInfo, passes: &[&str]) 
             optim::add_update(&mut g, &phase.optimizer, name, *grad, step);
         }
     }
-    crate::passes::optimize_with(&mut g, passes);
-    g
+    log.extend(crate::passes::optimize_with(&mut g, passes).into_iter().map(|r| (PassStage::Program, r)));
+    (g, log)
 }
 
 /// `graph` with the gradient of Σ weight·loss with respect to each parameter in `params` added;

@@ -1,12 +1,17 @@
-//! Output formats of `graphc compile --emit`: `summary`, `yaml` and `dot` (`ir` is
+//! Output formats of `graphc compile --emit`: `summary`, `memory`, `passes`, `yaml` and `dot` (`ir` is
 //! [`crate::ir::print_graph`]), and the measures they share: node numbering, per-node FLOP
 //! estimates, parameter ownership and number formatting.
 
 mod dot;
+mod memory;
+mod passes;
 mod summary;
+mod table;
 mod yaml;
 
 pub use dot::dot;
+pub use memory::memory;
+pub use passes::passes;
 pub use summary::summary;
 pub use yaml::yaml;
 

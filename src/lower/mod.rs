@@ -2,11 +2,15 @@
 //! optimizer state are named state buffers, data and the step counter are feeds), each op a
 //! kernel call in topological order, each state update a write-back.
 
+mod memory;
+
 use std::collections::HashMap;
 
 use graphc_runtime::{BufId, Buffer, BufferRole, Kernel, Plan, Step};
 
 use crate::ir::{Graph, InputField, NodeId, Op};
+
+pub use memory::{plan_memory, report, MemoryReport};
 
 /// The feed name of a data field, as the runtime's callers use it.
 pub fn feed_name(field: InputField) -> &'static str {

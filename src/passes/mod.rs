@@ -1,9 +1,10 @@
 //! Optimization passes over the IR, each in its own file with its contract, run in a fixed order
-//! by [`optimize`]. `--opt-level 0` runs none.
+//! by [`optimize_with`]. `--opt-level 0` runs none.
 
 mod cse;
 mod dce;
 mod fuse_elementwise;
+mod simplify;
 
 use crate::ir::Graph;
 
@@ -15,35 +16,43 @@ pub trait Pass {
     fn run(&self, graph: &mut Graph) -> usize;
 }
 
-/// The passes of an optimization level, in order.
+/// The passes of an optimization level, in order: none at 0; simplification, CSE and dead-code
+/// elimination at 1; and fusion at 2.
 pub fn pipeline(opt_level: u8) -> Vec<Box<dyn Pass>> {
-    match opt_level {
-        0 => Vec::new(),
-        _ => vec![Box::new(cse::Cse), Box::new(dce::Dce), Box::new(fuse_elementwise::FuseElementwise)],
+    let mut passes: Vec<Box<dyn Pass>> = Vec::new();
+    if opt_level >= 1 {
+        passes.extend([Box::new(simplify::Simplify) as Box<dyn Pass>, Box::new(cse::Cse), Box::new(dce::Dce)]);
     }
+    if opt_level >= 2 {
+        passes.push(Box::new(fuse_elementwise::FuseElementwise));
+    }
+    passes
 }
 
-/// The passes of `opt_level` that keep a graph differentiable (all but fusion), in order.
-pub fn pipeline_for_autodiff(opt_level: u8) -> Vec<Box<dyn Pass>> {
-    pipeline(opt_level).into_iter().filter(|pass| pass.name() != "fuse-elementwise").collect()
-}
-
-/// Runs the passes of `opt_level` on `graph`; returns (pass name, changes) per pass.
-pub fn optimize(graph: &mut Graph, opt_level: u8) -> Vec<(&'static str, usize)> {
-    run_all(&pipeline(opt_level), graph)
-}
-
-/// Runs the passes of `opt_level` that keep `graph` differentiable: for a forward graph that
-/// autodiff extends afterwards.
-pub fn optimize_for_autodiff(graph: &mut Graph, opt_level: u8) -> Vec<(&'static str, usize)> {
-    run_all(&pipeline_for_autodiff(opt_level), graph)
+/// What one pass did: the changes it reports, the nodes left after it and its run time.
+#[derive(Clone, Debug)]
+pub struct PassRecord {
+    /// The pass's name.
+    pub name: &'static str,
+    /// Nodes it changed or removed.
+    pub changed: usize,
+    /// Nodes in the graph after it.
+    pub nodes: usize,
+    /// Its run time.
+    pub time: std::time::Duration,
 }
 
 /// Runs the passes of level 2 named in `names`, in the level's order (tests compare programs
-/// with and without one pass this way); returns (pass name, changes) per pass run.
-pub fn optimize_with(graph: &mut Graph, names: &[&str]) -> Vec<(&'static str, usize)> {
-    let passes: Vec<Box<dyn Pass>> = pipeline(2).into_iter().filter(|pass| names.contains(&pass.name())).collect();
-    run_all(&passes, graph)
+/// with and without one pass this way); returns what each pass did.
+pub fn optimize_with(graph: &mut Graph, names: &[&str]) -> Vec<PassRecord> {
+    let passes = pipeline(2).into_iter().filter(|pass| names.contains(&pass.name()));
+    passes
+        .map(|pass| {
+            let started = std::time::Instant::now();
+            let changed = pass.run(graph);
+            PassRecord { name: pass.name(), changed, nodes: graph.node_count(), time: started.elapsed() }
+        })
+        .collect()
 }
 
 /// The names of the passes of `opt_level`, in the pipeline's order.
@@ -63,10 +72,6 @@ pub fn select(names: &[String]) -> Result<Vec<&'static str>, String> {
     Ok(known.into_iter().filter(|k| names.iter().any(|n| n == k)).collect())
 }
 
-fn run_all(passes: &[Box<dyn Pass>], graph: &mut Graph) -> Vec<(&'static str, usize)> {
-    passes.iter().map(|pass| (pass.name(), pass.run(graph))).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,9 +80,11 @@ mod tests {
     fn select_keeps_the_pipeline_order_and_rejects_unknown_names() {
         let names = |s: &[&str]| s.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         assert_eq!(select(&names(&["dce", "cse"])).unwrap(), ["cse", "dce"]);
+        assert_eq!(select(&names(&["cse", "simplify"])).unwrap(), ["simplify", "cse"]);
         let err = select(&names(&["cse", "fuse"])).unwrap_err();
         assert!(err.contains("unknown pass \"fuse\""), "{err}");
         assert_eq!(level_names(0), Vec::<&str>::new());
-        assert_eq!(level_names(2), ["cse", "dce", "fuse-elementwise"]);
+        assert_eq!(level_names(1), ["simplify", "cse", "dce"]);
+        assert_eq!(level_names(2), ["simplify", "cse", "dce", "fuse-elementwise"]);
     }
 }

@@ -10,4 +10,5 @@ mod progress;
 pub mod sample;
 mod trainer;
 
+pub(crate) use trainer::{build_phase, held_out_losses};
 pub use trainer::{run, RunOptions, RunSummary, TrainError};

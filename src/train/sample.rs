@@ -38,7 +38,8 @@ impl Generator {
         graph.retain(&keep);
         graph.updates.clear();
         let fed: Vec<_> = fed.iter().filter_map(|name| test.blob(name).map(|node| (node, name.to_string()))).collect();
-        let plan = lower::to_plan_feeding(&graph, &[("generated image".to_string(), image)], &fed);
+        let mut plan = lower::to_plan_feeding(&graph, &[("generated image".to_string(), image)], &fed);
+        lower::plan_memory(&mut plan, &["generated image"]);
         let reads_data = plan.buffers.iter().any(|b| b.role == graphc_runtime::BufferRole::Feed("image".into()));
         if reads_data {
             return Err(TrainError::Data("the generated image depends on the data, so it cannot be sampled".into()));
@@ -56,13 +57,25 @@ impl Generator {
         path: &Path,
         feeds: &HashMap<&str, Vec<f32>>,
     ) -> Result<(), TrainError> {
-        self.program.run(state, feeds, &NoiseKey { seed, draw: FIXED_DRAW })?;
-        let shape = self.program.plan().shape(self.image).to_vec();
-        let pixels: Vec<u8> =
-            self.program.value(state, self.image).iter().map(|v| grid::to_pixel(*v, self.scale, self.mean)).collect();
+        let (pixels, shape) = self.generate(state, &NoiseKey { seed, draw: FIXED_DRAW }, feeds)?;
         let columns = (shape[0] as f64).sqrt().ceil() as usize;
-        grid::write_grid(path, &pixels, [shape[0], shape[1], shape[2], shape[3]], columns)
-            .map_err(|e| TrainError::Io(path.to_path_buf(), e))
+        grid::write_grid(path, &pixels, shape, columns).map_err(|e| TrainError::Io(path.to_path_buf(), e))
+    }
+
+    /// Generates one batch from the latents drawn with `noise` (those in `feeds` as given): the
+    /// images as pixels (the Data layer's transform undone), and their N×C×H×W shape.
+    pub fn generate(
+        &mut self,
+        state: &mut State,
+        noise: &NoiseKey,
+        feeds: &HashMap<&str, Vec<f32>>,
+    ) -> Result<(Vec<u8>, [usize; 4]), TrainError> {
+        self.program.run(state, feeds, noise)?;
+        let shape = self.program.plan().shape(self.image);
+        let shape = [shape[0], shape[1], shape[2], shape[3]];
+        let pixels =
+            self.program.value(state, self.image).iter().map(|v| grid::to_pixel(*v, self.scale, self.mean)).collect();
+        Ok((pixels, shape))
     }
 
     /// The state values the program reads, with their sizes.
@@ -289,12 +302,13 @@ pub fn traverse_run(
     Ok(written)
 }
 
-fn one_hot(class: usize, classes: usize) -> Vec<f32> {
+/// `classes` values, 1 at `class` and 0 elsewhere.
+pub(crate) fn one_hot(class: usize, classes: usize) -> Vec<f32> {
     (0..classes).map(|c| if c == class { 1.0 } else { 0.0 }).collect()
 }
 
 /// One image's values of `latent`, drawn from its distribution (draw number `draw`).
-fn draw_latent(latent: &Latent, seed: u64, draw: u64) -> Vec<f32> {
+pub(crate) fn draw_latent(latent: &Latent, seed: u64, draw: u64) -> Vec<f32> {
     let mut rng = graphc_runtime::rng::Rng::keyed(seed, super::init::name_stream(&latent.name), draw);
     match latent.dist {
         Distribution::Uniform { min, max } => (0..latent.width).map(|_| rng.uniform_in(min.get(), max.get())).collect(),

@@ -20,7 +20,7 @@ use crate::data::{load_split, resolve_source, DataError, Dataset, Split};
 use crate::ir::Graph;
 use crate::phases::PhaseInfo;
 use crate::schema::{Duration, NetPhase};
-use crate::{autodiff, build, lower, Compiled};
+use crate::{build, lower, Compiled};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -156,10 +156,7 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
         .phases
         .iter()
         .map(|info| {
-            let program = CpuProgram::new(lower::to_plan(
-                &autodiff::training_program_with(&train_graph, info, &compiled.passes),
-                &[],
-            ));
+            let program = CpuProgram::new(crate::training_plan(&train_graph, info, &compiled.passes));
             let batch = batch_size(&program);
             PhaseRun { info: info.clone(), program, batch }
         })
@@ -204,10 +201,12 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
             for k in 0..phase.info.steps {
                 let step = iteration * phase.info.steps as u64 + k as u64 + 1;
                 let feeds = feeds(&phase.program, &mut batches, step);
-                phase.program.run(&mut state, &feeds, &NoiseKey { seed, draw: position.draw })?;
-                position.draw += 1;
+                let noise = NoiseKey { seed, draw: position.draw };
+                phase.program.compute(&state, &feeds, &noise)?;
                 last = read_losses(&phase.program, &state, &phase.info);
-                check_finite(&phase.program, &state, &phase.info, &last, iteration)?;
+                check_finite(&mut phase.program, &state, (&feeds, &noise), &phase.info, &last, iteration)?;
+                phase.program.commit(&mut state);
+                position.draw += 1;
             }
             window.1 += phase.batch.unwrap_or(0) * phase.info.steps;
             let weights: Vec<f32> = phase.info.losses.iter().map(|l| l.weight).collect();
@@ -325,21 +324,27 @@ fn read_losses(program: &CpuProgram, state: &State, info: &PhaseInfo) -> Vec<(St
         .collect()
 }
 
+/// Fails when a loss of the step just computed is not finite, naming the first op whose output
+/// is not (found by running the step again, checking each output as it is computed). The state
+/// has not been updated yet, so it keeps the last good values.
 fn check_finite(
-    program: &CpuProgram,
+    program: &mut CpuProgram,
     state: &State,
+    (feeds, noise): (&HashMap<&str, Vec<f32>>, &NoiseKey),
     info: &PhaseInfo,
     losses: &[(String, f32)],
     iteration: u64,
 ) -> Result<(), TrainError> {
     let Some((loss, _)) = losses.iter().find(|(_, v)| !v.is_finite()) else { return Ok(()) };
     let origin = program
-        .plan()
-        .steps
-        .iter()
-        .find(|s| program.value(state, s.output).iter().any(|v| !v.is_finite()))
-        .map_or_else(|| "an unknown op".to_string(), |s| s.label.clone());
+        .first_non_finite(state, feeds, noise)?
+        .map_or_else(|| "an unknown op".to_string(), |step| step.label.clone());
     Err(TrainError::NonFinite { iteration, phase: info.name.clone(), loss: loss.clone(), origin })
+}
+
+/// The blobs of a phase's losses: the outputs the trainer reads after each step.
+fn loss_blobs(info: &PhaseInfo) -> Vec<&str> {
+    info.losses.iter().map(|l| l.blob.as_str()).collect()
 }
 
 /// With `GRAPHC_PROFILE` set: the time per kind of op over all phases, largest first.
@@ -411,7 +416,7 @@ fn write_json(file: &mut std::fs::File, out: &Path, record: &serde_json::Value) 
 }
 
 /// Mean weighted loss of each data-reading phase over the held-out split, without updates.
-fn held_out_losses(
+pub(crate) fn held_out_losses(
     train: &Graph,
     phases: &[PhaseInfo],
     state: &mut State,
@@ -423,6 +428,7 @@ fn held_out_losses(
     for info in phases {
         let mut plan = lower::to_plan(&crate::phases::restrict_to_phase(train.clone(), info), &[]);
         plan.writebacks.clear();
+        lower::plan_memory(&mut plan, &loss_blobs(info));
         let mut program = CpuProgram::new(plan);
         let Some(batch) = batch_size(&program) else { continue };
         let mut batches = Batches::new(test.clone(), seed, Cursor::default());

@@ -3,6 +3,7 @@
 //! function allows it.
 
 use super::par::{for_each_chunk, ELEMENT_CHUNK};
+use super::vmath;
 use crate::ops::{BinaryOp, UnaryOp};
 
 /// Sets every element of `out` to `v`.
@@ -61,14 +62,17 @@ pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
             let (scale, shift) = (scale.get(), shift.get());
             k.apply(|v| scale * v + shift)
         }
-        // Exact squares and identities skip the libm call; every other exponent uses powf.
+        // Identities, squares and square roots (Adam's denominator, BatchNorm's std) skip the
+        // scalar libm call, so their loops vectorize; every other exponent uses powf. The square
+        // root is PyTorch's rule for pow(x, 0.5) too.
         UnaryOp::Pow(p) if p.get() == 1.0 => k.apply(|v| v),
         UnaryOp::Pow(p) if p.get() == 2.0 => k.apply(|v| v * v),
+        UnaryOp::Pow(p) if p.get() == 0.5 => k.apply(f32::sqrt),
         UnaryOp::Pow(p) => {
             let p = p.get();
             k.apply(|v| v.powf(p))
         }
-        UnaryOp::Exp => k.apply(f32::exp),
+        UnaryOp::Exp => k.apply(vmath::exp),
         UnaryOp::Log => k.apply(f32::ln),
         UnaryOp::Abs => k.apply(f32::abs),
         UnaryOp::Sign => k.apply(sign),
@@ -80,8 +84,8 @@ pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
             let slope = slope.get();
             k.apply(|v| if v > 0.0 { 1.0 } else { slope })
         }
-        UnaryOp::Tanh => k.apply(f32::tanh),
-        UnaryOp::Sigmoid => k.apply(|v| 1.0 / (1.0 + (-v).exp())),
+        UnaryOp::Tanh => k.apply(vmath::tanh),
+        UnaryOp::Sigmoid => k.apply(vmath::sigmoid),
     }
 }
 

@@ -16,6 +16,7 @@ mod reduce;
 mod sample;
 mod shape_ops;
 mod softmax;
+mod vmath;
 
 use crate::plan::Kernel;
 use gemm::{sgemm, Mat};
