@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
-use graphc::{autodiff, build, compile, lower, train::init, CompileOptions};
+use graphc::{build, compile, train::init, CompileOptions};
 use graphc_runtime::cpu::NoiseKey;
 use graphc_runtime::exec::{CpuProgram, State};
 
@@ -23,7 +23,7 @@ fn bench_model(c: &mut Criterion, path: &str) {
     let mut programs: Vec<(CpuProgram, usize)> = compiled
         .phases
         .iter()
-        .map(|p| (CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, p, 2), &[])), p.steps))
+        .map(|p| (CpuProgram::new(graphc::training_plan(&train, p, &compiled.passes)), p.steps))
         .collect();
     let mut state = State::default();
     let refs: Vec<&CpuProgram> = programs.iter().map(|(p, _)| p).collect();

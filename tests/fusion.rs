@@ -1,10 +1,11 @@
-//! Elementwise fusion: fused programs compute bit for bit what the unfused ones compute (random
-//! expression graphs, and a VAE training step with Adam), with far fewer steps.
+//! Elementwise and reduction fusion: fused programs compute bit for bit what the unfused ones
+//! compute (random expression graphs ending in reductions, and a VAE training step with Adam),
+//! with far fewer steps.
 
 use std::collections::HashMap;
 
 use graphc::error::{SourceFile, Span};
-use graphc::ir::{BinaryOp, Blob, Graph, NodeId, Op, Origin, UnaryOp, F32};
+use graphc::ir::{BinaryOp, Blob, Graph, NodeId, Op, Origin, ReduceOp, UnaryOp, F32};
 use graphc::schema::NetPhase;
 use graphc::{autodiff, build, compile, lower, passes, train::init, CompileOptions};
 use graphc_runtime::cpu::NoiseKey;
@@ -43,17 +44,24 @@ fn origin() -> Origin {
     Origin { layer: "t".into(), span: Span::default() }
 }
 
-/// A random graph over `n`-element parameters `x0..`, scalar parameters broadcast to `n`
-/// elements, and elementwise ops on earlier values; `named` values (and the last) are blobs.
-fn random_graph(n: usize, tensors: usize, scalars: usize, ops: &[(u8, usize, usize, bool)]) -> Graph {
+/// A random graph over `rows`×`cols` parameters `x0..`, scalar parameters broadcast to that
+/// shape, and elementwise ops on earlier values; `named` values are blobs, and so is the last,
+/// or its reduction over `reduce_axes` when given.
+fn random_graph(
+    [rows, cols]: [usize; 2],
+    tensors: usize,
+    scalars: usize,
+    ops: &[(u8, usize, usize, bool)],
+    reduce: Option<(ReduceOp, Vec<usize>)>,
+) -> Graph {
     let mut g = Graph::default();
     let mut values: Vec<NodeId> = Vec::new();
     for i in 0..tensors {
-        values.push(g.add(Op::Param { name: format!("x{i}"), shape: vec![n] }, &[], origin()).unwrap());
+        values.push(g.add(Op::Param { name: format!("x{i}"), shape: vec![rows, cols] }, &[], origin()).unwrap());
     }
     for i in 0..scalars {
         let s = g.add(Op::Param { name: format!("s{i}"), shape: vec![] }, &[], origin()).unwrap();
-        values.push(g.add(Op::Broadcast { to: vec![n], dims: vec![] }, &[s], origin()).unwrap());
+        values.push(g.add(Op::Broadcast { to: vec![rows, cols], dims: vec![] }, &[s], origin()).unwrap());
     }
     for (i, &(k, a, b, named)) in ops.iter().enumerate() {
         let (op, arity) = elementwise(k);
@@ -62,9 +70,14 @@ fn random_graph(n: usize, tensors: usize, scalars: usize, ops: &[(u8, usize, usi
         let inputs = if arity == 1 { vec![pick(a)] } else { vec![pick(a), pick(b)] };
         let id = g.add(op, &inputs, origin()).unwrap();
         values.push(id);
-        if named || i + 1 == ops.len() {
+        if named || (i + 1 == ops.len() && reduce.is_none()) {
             g.blobs.push(Blob { name: format!("v{i}"), node: id });
         }
+    }
+    if let Some((op, axes)) = reduce {
+        let last = *values.last().unwrap();
+        let r = g.add(Op::Reduce { op, axes }, &[last], origin()).unwrap();
+        g.blobs.push(Blob { name: "reduced".into(), node: r });
     }
     g
 }
@@ -86,16 +99,25 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn fused_random_expressions_match_unfused_bit_for_bit(
-        n in 1usize..2600,
+    fn fused_random_expressions_and_reductions_match_unfused_bit_for_bit(
+        rows in 1usize..70,
+        cols in 1usize..300,
+        reduction in 0u8..5,
         tensors in 1usize..4,
         scalars in 0usize..3,
         ops in prop::collection::vec((any::<u8>(), any::<usize>(), any::<usize>(), prop::bool::weighted(0.15)), 1..24),
         seed in any::<u64>(),
     ) {
-        let plain = random_graph(n, tensors, scalars, &ops);
+        let reduce = match reduction {
+            0 => None,
+            1 => Some((ReduceOp::Sum, vec![0])),
+            2 => Some((ReduceOp::Mean, vec![1])),
+            3 => Some((ReduceOp::Sum, vec![0, 1])),
+            _ => Some((ReduceOp::Mean, vec![0, 1])),
+        };
+        let plain = random_graph([rows, cols], tensors, scalars, &ops, reduce);
         let mut fused = plain.clone();
-        passes::optimize_with(&mut fused, &["fuse-elementwise"]);
+        passes::optimize_with(&mut fused, &["fuse-elementwise", "fuse-reductions"]);
         let mut state = State::default();
         let mut rng = graphc_runtime::rng::Rng::keyed(seed, 0, 0);
         for p in plain.topo_order().into_iter().filter_map(|id| match &plain.node(id).op {
@@ -116,8 +138,12 @@ proptest! {
 }
 
 fn vae() -> (graphc::Compiled, Graph) {
-    let src = SourceFile::new("vae.g", std::fs::read_to_string("graphs/vae.g").unwrap());
-    let batch = Some(16);
+    model("graphs/vae.g", 16)
+}
+
+fn model(file: &str, batch: usize) -> (graphc::Compiled, Graph) {
+    let src = SourceFile::new(file, std::fs::read_to_string(file).unwrap());
+    let batch = Some(batch);
     let c = compile(&src, &CompileOptions { batch_size: batch, ..CompileOptions::default() }).unwrap();
     let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: batch }).unwrap();
     (c, train)
@@ -151,8 +177,9 @@ fn fused_vae_training_step_is_bit_identical() {
     let mut unfused = plain.clone();
     passes::optimize_with(&mut unfused, &["cse", "dce"]);
     let mut fused = plain.clone();
-    passes::optimize_with(&mut fused, &["cse", "dce", "fuse-elementwise"]);
+    passes::optimize_with(&mut fused, &["cse", "dce", "fuse-elementwise", "fuse-reductions"]);
     assert!(fused.topo_order().iter().any(|n| matches!(fused.node(*n).op, Op::Fused(_))));
+    assert!(fused.topo_order().iter().any(|n| matches!(fused.node(*n).op, Op::FusedReduce { .. })));
     let reference = step(&unfused, &train, &losses);
     assert_same_step(&reference, &step(&fused, &train, &losses), "cse+dce vs cse+dce+fusion");
     // Level 2 (forward CSE, differentiation, then every pass) against level 0.
@@ -175,4 +202,23 @@ fn fusion_cuts_the_vae_training_plan_steps() {
     println!("VAE training plan steps: level 0 {level0}, cse+dce {cse}, level 2 (with fusion) {level2}");
     println!("VAE temporaries: level 0 {}, level 2 {}", temps(0), temps(2));
     assert!(level2 * 2 < cse, "fusion should at least halve the steps: {cse} → {level2}");
+}
+
+#[test]
+fn epilogue_fusion_keeps_gan_training_steps_bit_identical() {
+    // DC-GAN: convolutions and matrix products with biases; InfoGAN: transposed convolutions too.
+    let all = passes::level_names(2);
+    let without: Vec<&str> = all.iter().copied().filter(|p| *p != "fuse-epilogues").collect();
+    for file in ["graphs/dcgan.g", "graphs/infogan.g"] {
+        let (c, train) = model(file, 4);
+        for phase in &c.phases {
+            let losses: Vec<String> = phase.losses.iter().map(|l| l.blob.clone()).collect();
+            let fused = autodiff::training_program_with(&train, phase, &all);
+            let epilogues =
+                fused.topo_order().into_iter().filter(|n| matches!(fused.node(*n).op, Op::Epilogue { .. })).count();
+            assert!(epilogues > 0, "{file} {}: no epilogue fused", phase.name);
+            let reference = step(&autodiff::training_program_with(&train, phase, &without), &train, &losses);
+            assert_same_step(&reference, &step(&fused, &train, &losses), &format!("{file} {}", phase.name));
+        }
+    }
 }

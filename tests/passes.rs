@@ -21,7 +21,11 @@ fn infogan(batch: usize) -> (Compiled, Graph) {
 
 fn convolutions_of_fake(g: &Graph) -> usize {
     let fake = g.blob("fake").unwrap();
-    g.topo_order().into_iter().filter(|n| matches!(g.node(*n).op, Op::Conv2d(_)) && g.inputs(*n)[0] == fake).count()
+    let is_conv = |op: &Op| match op {
+        Op::Epilogue { base, .. } => matches!(**base, Op::Conv2d(_)),
+        op => matches!(op, Op::Conv2d(_)),
+    };
+    g.topo_order().into_iter().filter(|n| is_conv(&g.node(*n).op) && g.inputs(*n)[0] == fake).count()
 }
 
 #[test]

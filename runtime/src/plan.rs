@@ -64,6 +64,12 @@ pub enum Kernel {
     Binary(BinaryOp),
     /// A fused elementwise expression of inputs shaped as the output or scalars (broadcast).
     Fused(FusedExpr),
+    /// `base` (a matrix product or convolution), then a bias per column or channel (axis 1, the
+    /// last input) and an optional activation applied to its output in place.
+    Epilogue { base: Box<Kernel>, activation: Option<UnaryOp> },
+    /// Reduction over `axes` of a fused expression whose inputs are shaped as the reduction's
+    /// input (or scalars), without materializing the expression's value.
+    FusedReduce { expr: FusedExpr, op: ReduceOp, axes: Vec<usize> },
     /// Reduction over `axes` (removed from the shape).
     Reduce { op: ReduceOp, axes: Vec<usize> },
     /// Broadcast: input axis i is output axis `dims[i]` (size equal, or 1 and repeated).

@@ -44,7 +44,7 @@ pub fn training_program_logged(
     passes: &[&str],
 ) -> (Graph, Vec<(PassStage, PassRecord)>) {
     let mut g = crate::phases::restrict_to_phase(graph.clone(), phase);
-    let differentiable: Vec<&str> = passes.iter().copied().filter(|p| *p != "fuse-elementwise").collect();
+    let differentiable: Vec<&str> = passes.iter().copied().filter(|p| !p.starts_with("fuse-")).collect();
     let mut log: Vec<(PassStage, PassRecord)> =
         crate::passes::optimize_with(&mut g, &differentiable).into_iter().map(|r| (PassStage::Forward, r)).collect();
     let params: Vec<(String, NodeId)> =

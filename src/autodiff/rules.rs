@@ -79,9 +79,11 @@ pub fn vjp(b: &mut GradBuilder, node: NodeId, slot: usize, grad: NodeId) -> Opti
         Op::Unary(u) => unary_vjp(b, u, x, node, g),
         Op::Binary(op) => binary_vjp(b, op, &ins, slot, g),
         // Fusion runs only on whole training programs, after differentiation: the forward graph
-        // is optimized without it (`passes::optimize_for_autodiff`), so no fused node is ever
-        // differentiated.
-        Op::Fused(_) => unreachable!("fused nodes are made after differentiation"),
+        // is optimized without it (`autodiff::training_program_logged`), so no fused node is
+        // ever differentiated.
+        Op::Fused(_) | Op::FusedReduce { .. } | Op::Epilogue { .. } => {
+            unreachable!("fused nodes are made after differentiation")
+        }
         Op::MatMul { trans_a, trans_b } => {
             let (a, w) = (ins[0], ins[1]);
             match (slot, trans_a, trans_b) {

@@ -66,6 +66,13 @@ fn node_flops_wide(graph: &Graph, id: NodeId) -> u128 {
         Op::Unary(_) | Op::Binary(_) => out,
         // As the unfused ops: one operation per element and instruction.
         Op::Fused(expr) => out * expr.op_count() as u128,
+        // The base op's FLOPs are counted as if it stood alone; the bias and activation add two
+        // per element.
+        Op::Epilogue { .. } => 2 * out,
+        Op::FusedReduce { expr, .. } => {
+            let elements = (0..expr.inputs).map(|i| numel(&input(i))).max().unwrap_or(0);
+            elements * (expr.op_count() as u128 + 1)
+        }
         Op::Softmax { .. } | Op::LogSoftmax { .. } => 3 * out,
         Op::Reduce { .. } | Op::Accuracy { .. } => numel(&input(0)),
         Op::Input { .. }

@@ -20,7 +20,10 @@ impl Gaussian {
     /// # Panics
     /// If `features` holds fewer than two vectors or is not a whole number of them.
     pub fn fit(features: &[f32], dim: usize) -> Self {
-        assert!(dim > 0 && features.len().is_multiple_of(dim) && features.len() / dim >= 2, "need two or more whole vectors");
+        assert!(
+            dim > 0 && features.len().is_multiple_of(dim) && features.len() / dim >= 2,
+            "need two or more whole vectors"
+        );
         let n = features.len() / dim;
         let x = DMatrix::from_row_iterator(n, dim, features.iter().map(|v| *v as f64));
         let mean = DVector::from_iterator(dim, x.column_iter().map(|c| c.mean()));

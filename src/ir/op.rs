@@ -51,6 +51,13 @@ pub enum Op {
     /// Several elementwise functions evaluated by one kernel (made by the fusion pass, after
     /// differentiation); inputs are shaped as the output, or scalars broadcast to it.
     Fused(FusedExpr),
+    /// A matrix product or (transposed) convolution `base` whose result gets a bias per column
+    /// or channel (axis 1) and then an optional activation, in one kernel (made by the epilogue
+    /// fusion pass): inputs are `base`'s, then the bias.
+    Epilogue { base: Box<Op>, activation: Option<UnaryOp> },
+    /// A reduction of a fused elementwise expression (made by the reduction-fusion pass): the
+    /// expression's inputs are shaped as the reduction's input, or scalars.
+    FusedReduce { expr: FusedExpr, op: ReduceOp, axes: Vec<usize> },
     /// Reduction over `axes`, which are removed from the shape.
     Reduce { op: ReduceOp, axes: Vec<usize> },
     /// Broadcast to `to`; input axis i becomes output axis `dims[i]`.
@@ -111,6 +118,13 @@ impl Op {
                 BinaryOp::SigmoidCrossEntropy => "sigmoid_cross_entropy",
             },
             Op::Fused(_) => "fused",
+            Op::Epilogue { base, .. } => match **base {
+                Op::MatMul { .. } => "matmul_bias",
+                Op::Conv2d(_) => "conv2d_bias",
+                _ => "conv_transpose2d_bias",
+            },
+            Op::FusedReduce { op: ReduceOp::Sum, .. } => "fused_reduce_sum",
+            Op::FusedReduce { op: ReduceOp::Mean, .. } => "fused_reduce_mean",
             Op::Reduce { op: ReduceOp::Sum, .. } => "reduce_sum",
             Op::Reduce { op: ReduceOp::Mean, .. } => "reduce_mean",
             Op::Broadcast { .. } => "broadcast",
@@ -164,6 +178,11 @@ impl Op {
             Op::Unary(UnaryOp::LeakyRelu(s)) if s.get() != 0.0 => format!("slope={s}"),
             Op::Unary(UnaryOp::LeakyReluSlope(s)) => format!("slope={s}"),
             Op::Fused(expr) => expr.to_string(),
+            Op::Epilogue { base, activation } => {
+                let act = activation.map_or(String::new(), |a| format!(", then {}", Op::Unary(a).name()));
+                format!("{}{act}", base.attrs())
+            }
+            Op::FusedReduce { expr, axes, .. } => format!("axes={axes:?} of {expr}"),
             Op::Reduce { axes, .. } => format!("axes={axes:?}"),
             Op::Broadcast { dims, .. } => format!("dims={dims:?}"),
             Op::Concat { axis } | Op::Softmax { axis } | Op::LogSoftmax { axis } => format!("axis={axis}"),

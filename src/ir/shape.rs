@@ -188,20 +188,23 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
         }
         Op::Fused(expr) => {
             arity(expr.inputs)?;
-            // Scalars broadcast; every other input has the output's shape.
-            let mut full = ins.iter().filter(|s| !s.is_empty());
-            let out = full.next().copied().unwrap_or_default();
-            for s in full {
-                same(out, s)?;
+            fused_shape(ins)
+        }
+        Op::Epilogue { base, .. } => {
+            let (bias, base_inputs) = ins.split_last().ok_or_else(|| "an epilogue takes a bias".to_string())?;
+            let out = infer_shape(base, base_inputs)?;
+            match out.get(1) {
+                Some(c) if *bias == [*c] => Ok(out),
+                _ => Err(format!("bias {} does not fit axis 1 of {}", Shape(bias.to_vec()), Shape(out.clone()))),
             }
-            Ok(out.to_vec())
+        }
+        Op::FusedReduce { expr, axes, .. } => {
+            arity(expr.inputs)?;
+            reduced_shape(&fused_shape(ins)?, axes)
         }
         Op::Reduce { axes, .. } => {
             arity(1)?;
-            if axes.iter().any(|a| *a >= ins[0].len()) || axes.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(format!("cannot reduce axes {axes:?} of {}", Shape(ins[0].to_vec())));
-            }
-            Ok(ins[0].iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect())
+            reduced_shape(ins[0], axes)
         }
         Op::Broadcast { to, dims } => {
             arity(1)?;
@@ -282,6 +285,27 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
             Ok(vec![])
         }
     }
+}
+
+/// The shape of a fused expression over `ins`: scalars broadcast; every other input has the
+/// output's shape.
+fn fused_shape(ins: &[&[usize]]) -> Result<Vec<usize>, String> {
+    let mut full = ins.iter().filter(|s| !s.is_empty());
+    let out = full.next().copied().unwrap_or_default();
+    for s in full {
+        if *s != out {
+            return Err(format!("shapes {} and {} differ", Shape(out.to_vec()), Shape(s.to_vec())));
+        }
+    }
+    Ok(out.to_vec())
+}
+
+/// `shape` without the sorted `axes`.
+fn reduced_shape(shape: &[usize], axes: &[usize]) -> Result<Vec<usize>, String> {
+    if axes.iter().any(|a| *a >= shape.len()) || axes.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(format!("cannot reduce axes {axes:?} of {}", Shape(shape.to_vec())));
+    }
+    Ok(shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect())
 }
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub fn to_plan_feeding(graph: &Graph, extra: &[(String, NodeId)], fed: &[(NodeId
 /// The kernel computing `op`, or `None` for values that are state or fed.
 fn kernel_of(op: &Op) -> Option<Kernel> {
     Some(match op {
+        Op::Epilogue { base, activation } => {
+            Kernel::Epilogue { base: Box::new(kernel_of(base)?), activation: *activation }
+        }
         Op::Input { .. } | Op::Param { .. } => return None,
         Op::Const { value, .. } => Kernel::Fill(*value),
         Op::Sample { dist, stream, .. } => Kernel::Sample { dist: *dist, stream: *stream },
@@ -98,6 +101,7 @@ fn kernel_of(op: &Op) -> Option<Kernel> {
         Op::Unary(u) => Kernel::Unary(*u),
         Op::Binary(b) => Kernel::Binary(*b),
         Op::Fused(expr) => Kernel::Fused(expr.clone()),
+        Op::FusedReduce { expr, op, axes } => Kernel::FusedReduce { expr: expr.clone(), op: *op, axes: axes.clone() },
         Op::Reduce { op, axes } => Kernel::Reduce { op: *op, axes: axes.clone() },
         Op::Broadcast { dims, .. } => Kernel::Broadcast { dims: dims.clone() },
         Op::Reshape { .. } | Op::StopGradient => Kernel::Copy,

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use graphc_runtime::fused::{FusedExpr, ScalarInstr};
 
-use super::Pass;
+use super::{drop_unread, named_nodes, use_counts, Pass};
 use crate::ir::{Graph, NodeId, Op};
 
 /// The most inputs a fused node takes.
@@ -33,20 +33,7 @@ impl Pass for FuseElementwise {
 
     fn run(&self, graph: &mut Graph) -> usize {
         let order = graph.topo_order();
-        let mut uses: HashMap<NodeId, usize> = HashMap::new();
-        for id in &order {
-            for input in graph.inputs(*id) {
-                *uses.entry(input).or_default() += 1;
-            }
-        }
-        let named: HashSet<NodeId> = graph
-            .blobs
-            .iter()
-            .map(|b| b.node)
-            .chain(graph.losses.iter().map(|l| l.node))
-            .chain(graph.updates.iter().map(|u| u.value))
-            .chain(graph.layers.iter().flat_map(|l| l.bottoms.iter().chain(&l.tops).copied()))
-            .collect();
+        let (uses, named) = (use_counts(graph), named_nodes(graph));
         let mut absorbed: HashSet<NodeId> = HashSet::new();
         let mut replaced = 0;
         for &root in order.iter().rev() {
@@ -66,16 +53,7 @@ impl Pass for FuseElementwise {
         }
         // Absorbed nodes are now read only by each other, except broadcast scalars that another
         // consumer still reads: keep those, drop the rest.
-        let order = graph.topo_order();
-        let mut keep: HashSet<NodeId> = HashSet::new();
-        let mut read: HashSet<NodeId> = HashSet::new();
-        for &id in order.iter().rev() {
-            if !absorbed.contains(&id) || read.contains(&id) {
-                keep.insert(id);
-                read.extend(graph.inputs(id));
-            }
-        }
-        graph.retain(&keep);
+        drop_unread(graph, &absorbed);
         replaced
     }
 }

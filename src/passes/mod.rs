@@ -4,9 +4,13 @@
 mod cse;
 mod dce;
 mod fuse_elementwise;
+mod fuse_epilogues;
+mod fuse_reductions;
 mod simplify;
 
-use crate::ir::Graph;
+use std::collections::{HashMap, HashSet};
+
+use crate::ir::{Graph, NodeId};
 
 /// A graph-to-graph optimization.
 pub trait Pass {
@@ -17,14 +21,18 @@ pub trait Pass {
 }
 
 /// The passes of an optimization level, in order: none at 0; simplification, CSE and dead-code
-/// elimination at 1; and fusion at 2.
+/// elimination at 1; and epilogue, elementwise and reduction fusion at 2.
 pub fn pipeline(opt_level: u8) -> Vec<Box<dyn Pass>> {
     let mut passes: Vec<Box<dyn Pass>> = Vec::new();
     if opt_level >= 1 {
         passes.extend([Box::new(simplify::Simplify) as Box<dyn Pass>, Box::new(cse::Cse), Box::new(dce::Dce)]);
     }
     if opt_level >= 2 {
-        passes.push(Box::new(fuse_elementwise::FuseElementwise));
+        passes.extend([
+            Box::new(fuse_epilogues::FuseEpilogues) as Box<dyn Pass>,
+            Box::new(fuse_elementwise::FuseElementwise),
+            Box::new(fuse_reductions::FuseReductions),
+        ]);
     }
     passes
 }
@@ -72,6 +80,44 @@ pub fn select(names: &[String]) -> Result<Vec<&'static str>, String> {
     Ok(known.into_iter().filter(|k| names.iter().any(|n| n == k)).collect())
 }
 
+/// Removes the nodes of `candidates` that no node outside them reads (directly or through other
+/// candidates that are read).
+fn drop_unread(graph: &mut Graph, candidates: &HashSet<NodeId>) {
+    let mut keep: HashSet<NodeId> = HashSet::new();
+    let mut read: HashSet<NodeId> = HashSet::new();
+    for id in graph.topo_order().into_iter().rev() {
+        if !candidates.contains(&id) || read.contains(&id) {
+            keep.insert(id);
+            read.extend(graph.inputs(id));
+        }
+    }
+    graph.retain(&keep);
+}
+
+/// How many inputs of other nodes each node is.
+fn use_counts(graph: &Graph) -> HashMap<NodeId, usize> {
+    let mut uses: HashMap<NodeId, usize> = HashMap::new();
+    for id in graph.topo_order() {
+        for input in graph.inputs(id) {
+            *uses.entry(input).or_default() += 1;
+        }
+    }
+    uses
+}
+
+/// The nodes the graph's tables name (blobs, losses, updates, layer tops and bottoms): fusion
+/// never absorbs them, so their values stay computed.
+fn named_nodes(graph: &Graph) -> HashSet<NodeId> {
+    graph
+        .blobs
+        .iter()
+        .map(|b| b.node)
+        .chain(graph.losses.iter().map(|l| l.node))
+        .chain(graph.updates.iter().map(|u| u.value))
+        .chain(graph.layers.iter().flat_map(|l| l.bottoms.iter().chain(&l.tops).copied()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +131,6 @@ mod tests {
         assert!(err.contains("unknown pass \"fuse\""), "{err}");
         assert_eq!(level_names(0), Vec::<&str>::new());
         assert_eq!(level_names(1), ["simplify", "cse", "dce"]);
-        assert_eq!(level_names(2), ["simplify", "cse", "dce", "fuse-elementwise"]);
+        assert_eq!(level_names(2), ["simplify", "cse", "dce", "fuse-epilogues", "fuse-elementwise", "fuse-reductions"]);
     }
 }

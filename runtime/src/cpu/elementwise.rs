@@ -129,6 +129,33 @@ pub(crate) fn binary_scalar(op: BinaryOp, a: f32, b: f32) -> f32 {
     out
 }
 
+/// `out = activation(out + bias)` in place, the bias indexed by axis 1 of `shape` (columns of a
+/// matrix, channels of an N×C×H×W tensor): the same per-element math as a broadcast add and the
+/// activation's kernel.
+pub fn bias_activation(out: &mut [f32], shape: &[usize], bias: &[f32], activation: Option<UnaryOp>) {
+    let channels = shape.get(1).copied().unwrap_or(1);
+    let inner: usize = shape.iter().skip(2).product();
+    debug_assert_eq!(bias.len(), channels);
+    struct Planes<'a>(&'a mut [f32], &'a [f32], usize);
+    impl ApplyUnary for Planes<'_> {
+        fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F) {
+            let Planes(out, bias, inner) = self;
+            let image = (bias.len() * inner).max(1);
+            // Whole images per chunk, about ELEMENT_CHUNK elements of them.
+            let chunk = image * (ELEMENT_CHUNK / image).max(1);
+            for_each_chunk(out, chunk, |_, images| {
+                for (plane, b) in images.chunks_mut(inner.max(1)).zip(bias.iter().cycle()) {
+                    plane.iter_mut().for_each(|v| *v = f(*v + b));
+                }
+            });
+        }
+    }
+    match activation {
+        Some(op) => with_unary(op, Planes(out, bias, inner)),
+        None => Planes(out, bias, inner).apply(|v| v),
+    }
+}
+
 /// `out = op(x)` elementwise.
 pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     struct Slices<'a>(&'a [f32], &'a mut [f32]);

@@ -17,14 +17,17 @@ pub fn fused(expr: &FusedExpr, inputs: &[View], out: &mut [f32]) {
     assert!(!expr.instrs.is_empty(), "a fused expression has at least one instruction");
     debug_assert_eq!(inputs.len(), expr.inputs);
     debug_assert!(inputs.iter().all(|v| v.data.len() == 1 || v.data.len() == out.len()));
+    for_each_chunk(out, ELEMENT_CHUNK, |c, chunk| eval_range(expr, inputs, c * ELEMENT_CHUNK, chunk));
+}
+
+/// Evaluates `expr` for the elements `start..start + out.len()` on the calling thread, block by
+/// block.
+pub(super) fn eval_range(expr: &FusedExpr, inputs: &[View], start: usize, out: &mut [f32]) {
     // Every instruction but the last (which writes to the output) has a scratch row.
-    let rows = expr.instrs.len() - 1;
-    for_each_chunk(out, ELEMENT_CHUNK, |c, chunk| {
-        let mut scratch = vec![0.0f32; rows * BLOCK];
-        for (b, block) in chunk.chunks_mut(BLOCK).enumerate() {
-            eval_block(expr, inputs, c * ELEMENT_CHUNK + b * BLOCK, &mut scratch, block);
-        }
-    });
+    let mut scratch = vec![0.0f32; (expr.instrs.len() - 1) * BLOCK];
+    for (b, block) in out.chunks_mut(BLOCK).enumerate() {
+        eval_block(expr, inputs, start + b * BLOCK, &mut scratch, block);
+    }
 }
 
 /// Evaluates `expr` for the elements `start..start + out.len()`.

@@ -63,6 +63,12 @@ pub fn execute(kernel: &Kernel, inputs: &[View], out: &mut [f32], out_shape: &[u
         Kernel::Unary(op) => elementwise::unary(*op, input(0).data, out),
         Kernel::Binary(op) => elementwise::binary(*op, input(0).data, input(1).data, out),
         Kernel::Fused(expr) => fused::fused(expr, inputs, out),
+        Kernel::Epilogue { base, activation } => {
+            let (bias, base_inputs) = inputs.split_last().expect("an epilogue has a bias input");
+            execute(base, base_inputs, out, out_shape, noise);
+            elementwise::bias_activation(out, out_shape, bias.data, *activation);
+        }
+        Kernel::FusedReduce { expr, op, axes } => reduce::fused_reduce(expr, *op, inputs, axes, out),
         Kernel::Reduce { op, axes } => reduce::reduce(*op, input(0), axes, out),
         Kernel::Broadcast { dims } => shape_ops::broadcast(input(0), dims, out, out_shape),
         Kernel::Copy => shape_ops::copy(input(0).data, out),

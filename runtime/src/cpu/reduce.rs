@@ -1,9 +1,14 @@
-//! Sum and mean over a set of axes. Values are accumulated in f64 (with eight independent lanes
+//! Sum and mean over a set of axes, of a buffer or of a fused expression. Values are accumulated in f64 (with eight independent lanes
 //! along contiguous runs, so the loop vectorizes), which keeps large sums accurate. Work is split
 //! along the outermost axis into blocks whose boundaries depend only on the shape, and partial
 //! sums are combined in block order, so results are bit-identical for any thread count.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
+use super::fused::eval_range;
 use super::View;
+use crate::fused::FusedExpr;
 use crate::ops::ReduceOp;
 use rayon::prelude::*;
 
@@ -56,32 +61,68 @@ fn accumulate(x: &[f32], dims: &[Dim], acc: &mut [f64]) {
     }
 }
 
+/// Where a reduction reads its input.
+enum Source<'a> {
+    /// A buffer.
+    Data(&'a [f32]),
+    /// A fused expression over these inputs, evaluated block by block.
+    Expr(&'a FusedExpr, &'a [View<'a>]),
+}
+
+impl Source<'_> {
+    /// The input elements in `range`.
+    fn block(&self, range: Range<usize>) -> Cow<'_, [f32]> {
+        match self {
+            Source::Data(data) => Cow::Borrowed(&data[range]),
+            Source::Expr(expr, inputs) => {
+                let mut values = vec![0.0; range.len()];
+                eval_range(expr, inputs, range.start, &mut values);
+                Cow::Owned(values)
+            }
+        }
+    }
+}
+
 /// Reduces `x` over the sorted `axes` into `out` (those axes removed).
 pub fn reduce(op: ReduceOp, x: View, axes: &[usize], out: &mut [f32]) {
-    let count: usize = axes.iter().map(|&a| x.shape[a]).product();
+    reduce_from(op, x.shape, &Source::Data(x.data), axes, out);
+}
+
+/// Reduces `expr` over `inputs` (shaped as the reduction's input, or scalars) over the sorted
+/// `axes` into `out`: the same sums, in the same order, as evaluating the expression into a
+/// buffer and reducing that, without the buffer.
+pub fn fused_reduce(expr: &FusedExpr, op: ReduceOp, inputs: &[View], axes: &[usize], out: &mut [f32]) {
+    let shape = inputs.iter().max_by_key(|v| v.data.len()).map_or(&[][..], |v| v.shape);
+    reduce_from(op, shape, &Source::Expr(expr, inputs), axes, out);
+}
+
+/// Reduces the input of shape `shape` read from `source`.
+fn reduce_from(op: ReduceOp, shape: &[usize], source: &Source, axes: &[usize], out: &mut [f32]) {
+    let count: usize = axes.iter().map(|&a| shape[a]).product();
+    let numel: usize = shape.iter().product();
     let divisor = match op {
         ReduceOp::Sum => 1.0,
         ReduceOp::Mean => count as f64,
     };
-    let dims = collapse(x.shape, axes);
+    let dims = collapse(shape, axes);
     let mut acc = vec![0f64; out.len()];
-    if !x.data.is_empty() {
+    if numel > 0 {
         let (top, reduced) = dims.first().copied().unwrap_or((1, false));
-        let row = x.data.len() / top;
+        let row = numel / top;
         // Blocks of the outermost axis group, sized from the shape alone.
         let max_blocks = if reduced { top.min(MAX_PARTIALS) } else { top };
-        let blocks = (x.data.len() / BLOCK_ELEMS).clamp(1, max_blocks);
+        let blocks = (numel / BLOCK_ELEMS).clamp(1, max_blocks);
         let rows_per_block = top.div_ceil(blocks);
         let acc_per_row = if reduced { 0 } else { out.len() / top };
         let run = |start: usize| {
             let rows = rows_per_block.min(top - start);
             let mut part = vec![0f64; if reduced { out.len() } else { rows * acc_per_row }];
             let block_dims: Vec<Dim> = std::iter::once((rows, reduced)).chain(dims.iter().skip(1).copied()).collect();
-            accumulate(&x.data[start * row..][..rows * row], &block_dims, &mut part);
+            accumulate(&source.block(start * row..(start + rows) * row), &block_dims, &mut part);
             (start, part)
         };
         let starts = (0..top).step_by(rows_per_block);
-        let parts: Vec<(usize, Vec<f64>)> = if x.data.len() >= super::par::PAR_MIN {
+        let parts: Vec<(usize, Vec<f64>)> = if numel >= super::par::PAR_MIN {
             starts.collect::<Vec<_>>().into_par_iter().map(run).collect()
         } else {
             starts.map(run).collect()
