@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use graphc::error::SourceFile;
 use graphc::train::{self, RunOptions};
 use graphc::{compile, emit, CompileOptions, PhaseSelect};
+use graphc_runtime::device::DeviceRequest;
 
 /// A declarative model-graph compiler for Caffe-style graph files.
 #[derive(Parser)]
@@ -38,9 +39,9 @@ enum Command {
         /// The data: mnist (bundled), fashion, or a directory of IDX files.
         #[arg(long, default_value = "mnist")]
         data: String,
-        /// The device: cpu (CUDA arrives with its own backend).
-        #[arg(long, default_value = "cpu", value_parser = ["cpu"])]
-        device: String,
+        /// auto (a GPU when one can run the program, else the CPU), cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceRequest,
         /// Continue the run in --out from its checkpoint.
         #[arg(long)]
         resume: bool,
@@ -71,6 +72,9 @@ enum Command {
         /// Seed of the latent batch.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// auto, cpu, cuda or cuda:N (as for `run`).
+        #[arg(long, default_value = "auto")]
+        device: DeviceRequest,
     },
     /// Score a trained generator: classifier score, Fréchet distance, class histogram, and the
     /// categorical code's accuracy, against held-out real images.
@@ -93,6 +97,9 @@ enum Command {
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
+        /// auto, cpu, cuda or cuda:N (as for `run`).
+        #[arg(long, default_value = "auto")]
+        device: DeviceRequest,
     },
     /// Parse and validate graph files; prints `ok` per file or its errors.
     Check {
@@ -170,7 +177,10 @@ enum Emit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, out, epochs, max_steps, seed, data, device: _, resume, threads, build } => {
+        Command::Run { file, out, epochs, max_steps, seed, data, device, resume, threads, build } => {
+            if let Err(code) = choose_device(device) {
+                return code;
+            }
             if let Err(e) = graphc_runtime::cpu::denormals::init_threads(threads) {
                 eprintln!("error: cannot start the worker threads: {e}");
                 return ExitCode::FAILURE;
@@ -220,7 +230,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Eval { run, n, classifier, data, seed, json } => {
+        Command::Eval { run, n, classifier, data, seed, json, device } => {
+            if let Err(code) = choose_device(device) {
+                return code;
+            }
             if let Err(e) = graphc_runtime::cpu::denormals::init_threads(None) {
                 eprintln!("error: cannot start the worker threads: {e}");
                 return ExitCode::FAILURE;
@@ -247,7 +260,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Sample { run, n, grid, traverse, out, seed } => {
+        Command::Sample { run, n, grid, traverse, out, seed, device } => {
+            if let Err(code) = choose_device(device) {
+                return code;
+            }
             graphc_runtime::cpu::denormals::flush_denormals_on_this_thread();
             if let Some(blob) = traverse {
                 let dir = out.unwrap_or_else(|| run.clone());
@@ -323,6 +339,30 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Settles the device: prints a note when `auto` falls back to the CPU, fails with one line when
+/// a CUDA device was asked for and cannot be used.
+fn choose_device(request: DeviceRequest) -> Result<(), ExitCode> {
+    match graphc_runtime::device::select(request) {
+        Ok(note) => {
+            note.iter().for_each(|n| eprintln!("{n}"));
+            Ok(())
+        }
+        Err(why) => {
+            eprintln!("error: --device {}: {why}", request_name(request));
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The request as the user wrote it.
+fn request_name(request: DeviceRequest) -> String {
+    match request {
+        DeviceRequest::Auto => "auto".into(),
+        DeviceRequest::Cpu => "cpu".into(),
+        DeviceRequest::Cuda(n) => format!("cuda:{n}"),
     }
 }
 

@@ -1,23 +1,12 @@
-//! The optimization passes: CSE computes InfoGAN's D/Q trunk once on the fake images, and an
-//! optimized training step computes the same losses and parameters as the unoptimized one.
+//! The optimization passes: CSE computes InfoGAN's D/Q trunk once on the fake images, and every
+//! model's optimized training steps compute the same losses and parameters as unoptimized ones.
 
 use graphc::error::SourceFile;
 use graphc::ir::{Graph, Op};
 use graphc::schema::NetPhase;
-use graphc::{autodiff, build, compile, lower, train::init, CompileOptions, Compiled};
+use graphc::{autodiff, build, compile, train::init, CompileOptions, Compiled};
 use graphc_runtime::cpu::NoiseKey;
 use graphc_runtime::exec::{CpuProgram, State};
-
-fn infogan(batch: usize) -> (Compiled, Graph) {
-    // SGD rather than the file's Adam: Adam's first step moves every parameter by ±lr whatever
-    // the gradient's size, so a bias followed by BatchNorm (gradient 0 up to rounding) would move
-    // by the sign of rounding noise, which no reordering of sums preserves.
-    let text = std::fs::read_to_string("graphs/infogan.g").unwrap().replace("type: \"Adam\"", "type: \"SGD\"");
-    let src = SourceFile::new("infogan.g", text);
-    let c = compile(&src, &CompileOptions { batch_size: Some(batch), ..CompileOptions::default() }).unwrap();
-    let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: Some(batch) }).unwrap();
-    (c, train)
-}
 
 fn convolutions_of_fake(g: &Graph) -> usize {
     let fake = g.blob("fake").unwrap();
@@ -30,7 +19,7 @@ fn convolutions_of_fake(g: &Graph) -> usize {
 
 #[test]
 fn cse_infogan_merges_d_q_trunk() {
-    let (c, train) = infogan(4);
+    let (c, train) = with_sgd("graphs/infogan.g", 4);
     for phase in &c.phases {
         let plain = autodiff::training_program(&train, phase, 0);
         let optimized = autodiff::training_program(&train, phase, 2);
@@ -41,27 +30,53 @@ fn cse_infogan_merges_d_q_trunk() {
     }
 }
 
+/// A model file with Adam replaced by plain SGD, at `batch`.
+fn with_sgd(path: &str, batch: usize) -> (Compiled, Graph) {
+    // Adam's first step moves every parameter by ±lr whatever the gradient's size, so a bias
+    // followed by BatchNorm (gradient 0 up to rounding) would move by the sign of rounding noise,
+    // which no reordering of sums preserves: compare the programs under SGD.
+    let text = std::fs::read_to_string(path).unwrap().replace("type: \"Adam\"", "type: \"SGD\"");
+    let src = SourceFile::new(path, text);
+    let c = compile(&src, &CompileOptions { batch_size: Some(batch), ..CompileOptions::default() }).unwrap();
+    let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: Some(batch) }).unwrap();
+    (c, train)
+}
+
 #[test]
-fn passes_keep_an_infogan_training_step_numerically_equal() {
-    let (c, train) = infogan(8);
-    let phase = &c.phases[0];
-    let run = |level: u8| {
-        let mut program = CpuProgram::new(lower::to_plan(&autodiff::training_program(&train, phase, level), &[]));
-        let mut state = State::default();
-        init::fill_state(&mut state, &train.params, &[&program], 9);
-        program.run(&mut state, &init::synthetic_feeds(&program), &NoiseKey { seed: 2, draw: 0 }).unwrap();
-        let losses: Vec<f32> =
-            phase.losses.iter().map(|l| program.value(&state, program.plan().output(&l.blob).unwrap())[0]).collect();
-        (losses, state)
-    };
-    let (plain_losses, plain_state) = run(0);
-    let (losses, state) = run(2);
-    // Merging the trunk sums the two gradient contributions in one accumulation instead of two,
-    // so results may differ by float reassociation: a relative 1e-4 bounds that at these sizes.
-    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * (1.0 + a.abs().max(b.abs()));
-    assert!(plain_losses.iter().zip(&losses).all(|(a, b)| close(*a, *b)), "{plain_losses:?} vs {losses:?}");
-    for (name, values) in &plain_state.values {
-        let other = &state.values[name];
-        assert!(values.iter().zip(other).all(|(a, b)| close(*a, *b)), "parameter {name} differs");
+fn opt_levels_0_and_2_train_every_model_alike() {
+    for path in ["graphs/vae.g", "graphs/dcgan.g", "graphs/infogan.g", "graphs/lenet.g"] {
+        let (c, train) = with_sgd(path, 8);
+        for phase in &c.phases {
+            // Three steps from the same state; the parameters after each step carry its gradients.
+            let run = |level: u8| {
+                let names = graphc::passes::level_names(level);
+                let mut program = CpuProgram::new(graphc::training_plan(&train, phase, &names));
+                let mut state = State::default();
+                init::fill_state(&mut state, &train.params, &[&program], 9);
+                let mut losses = Vec::new();
+                for draw in 0..3 {
+                    let feeds = init::synthetic_feeds(&program);
+                    program.run(&mut state, &feeds, &NoiseKey { seed: 2, draw }).unwrap();
+                    losses.extend(
+                        phase.losses.iter().map(|l| program.value(&state, program.plan().output(&l.blob).unwrap())[0]),
+                    );
+                }
+                (losses, state)
+            };
+            let ((plain_losses, plain_state), (losses, state)) = (run(0), run(2));
+            // Level 2 merges InfoGAN's two trunk applications (their gradients are summed in one
+            // accumulation instead of two) and folds affine maps (one rounding instead of two):
+            // float reassociation, which a relative 1e-4 bounds at these sizes.
+            let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * (1.0 + a.abs().max(b.abs()));
+            let what = format!("{path} {}", phase.name);
+            assert!(
+                plain_losses.iter().zip(&losses).all(|(a, b)| close(*a, *b)),
+                "{what}: {plain_losses:?} vs {losses:?}"
+            );
+            for (name, values) in &plain_state.values {
+                let other = &state.values[name];
+                assert!(values.iter().zip(other).all(|(a, b)| close(*a, *b)), "{what}: parameter {name} differs");
+            }
+        }
     }
 }

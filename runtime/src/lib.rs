@@ -4,6 +4,8 @@
 //! [`Plan`], a list of [`Kernel`] calls over numbered buffers, and a backend runs it.
 
 pub mod cpu;
+pub mod cuda_codegen;
+pub mod device;
 pub mod exec;
 pub mod fused;
 pub mod ops;

@@ -1,0 +1,151 @@
+//! CUDA C for fused nodes: one kernel per [`FusedExpr`], generated from the same expression the
+//! CPU backend interprets, named after a hash of its source so that a backend compiles each
+//! distinct expression once. Each input is read with a stride of 1 (a tensor) or 0 (a scalar
+//! broadcast to every element); the per-element math follows the CPU kernels' definitions.
+
+use std::fmt::Write as _;
+
+use crate::fused::{FusedExpr, ScalarInstr};
+use crate::ops::{BinaryOp, UnaryOp};
+
+/// A generated kernel: its entry point and its CUDA C source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelSource {
+    /// The `extern "C"` function name.
+    pub name: String,
+    /// The translation unit.
+    pub source: String,
+}
+
+/// The kernel evaluating `expr` for `n` elements: parameters `out`, `x0..`, `s0..` (strides: 1 for
+/// a tensor, 0 for a scalar) and `n`, launched with any grid (it loops grid-stride).
+pub fn fused_kernel(expr: &FusedExpr) -> KernelSource {
+    let mut body = String::new();
+    for (i, instr) in expr.instrs.iter().enumerate() {
+        let value = match *instr {
+            ScalarInstr::Input(k) => format!("x{k}[i * s{k}]"),
+            ScalarInstr::Unary(op, x) => unary(op, &format!("t{x}")),
+            ScalarInstr::Binary(op, a, b) => binary(op, &format!("t{a}"), &format!("t{b}")),
+        };
+        let _ = writeln!(body, "    const float t{i} = {value};");
+    }
+    let last = expr.instrs.len().saturating_sub(1);
+    let params: Vec<String> = (0..expr.inputs)
+        .map(|k| format!("const float* __restrict__ x{k}"))
+        .chain((0..expr.inputs).map(|k| format!("unsigned long long s{k}")))
+        .collect();
+    let signature = |name: &str| {
+        format!(
+            "extern \"C\" __global__ void {name}(float* __restrict__ out, {}{}unsigned long long n)",
+            params.join(", "),
+            if params.is_empty() { "" } else { ", " }
+        )
+    };
+    let loop_body = format!(
+        " {{\n  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;\n       \
+         i += (unsigned long long)gridDim.x * blockDim.x) {{\n{body}    out[i] = t{last};\n  }}\n}}\n"
+    );
+    // The name hashes everything but itself.
+    let name = format!("fused_{:016x}", fnv1a(format!("{}{loop_body}", signature("")).as_bytes()));
+    KernelSource { source: format!("// {expr}\n{}{loop_body}", signature(&name)), name }
+}
+
+/// A float literal that reads back as exactly `v`.
+fn literal(v: f32) -> String {
+    if v.is_finite() {
+        // `{:?}` prints the shortest decimal that rounds back to `v`, always with a `.` or `e`.
+        format!("{v:?}f")
+    } else {
+        format!("__int_as_float(0x{:08x})", v.to_bits())
+    }
+}
+
+/// `op(x)` in CUDA C.
+fn unary(op: UnaryOp, x: &str) -> String {
+    match op {
+        UnaryOp::Affine { scale, shift } => format!("{} * {x} + {}", literal(scale.get()), literal(shift.get())),
+        UnaryOp::Pow(p) if p.get() == 1.0 => x.to_string(),
+        UnaryOp::Pow(p) if p.get() == 2.0 => format!("{x} * {x}"),
+        UnaryOp::Pow(p) if p.get() == 0.5 => format!("sqrtf({x})"),
+        UnaryOp::Pow(p) => format!("powf({x}, {})", literal(p.get())),
+        UnaryOp::Exp => format!("expf({x})"),
+        UnaryOp::Log => format!("logf({x})"),
+        UnaryOp::Abs => format!("fabsf({x})"),
+        UnaryOp::Sign => format!("({x} > 0.0f ? 1.0f : ({x} < 0.0f ? -1.0f : {x} * 0.0f))"),
+        UnaryOp::LeakyRelu(s) => format!("({x} > 0.0f ? {x} : {} * {x})", literal(s.get())),
+        UnaryOp::LeakyReluSlope(s) => format!("({x} > 0.0f ? 1.0f : {})", literal(s.get())),
+        UnaryOp::Tanh => format!("tanhf({x})"),
+        UnaryOp::Sigmoid => format!("1.0f / (1.0f + expf(-{x}))"),
+    }
+}
+
+/// `op(a, b)` in CUDA C.
+fn binary(op: BinaryOp, a: &str, b: &str) -> String {
+    match op {
+        BinaryOp::Add => format!("{a} + {b}"),
+        BinaryOp::Sub => format!("{a} - {b}"),
+        BinaryOp::Mul => format!("{a} * {b}"),
+        BinaryOp::Div => format!("{a} / {b}"),
+        BinaryOp::Max => format!("({a} >= {b} ? {a} : {b})"),
+        BinaryOp::GreaterEqual => format!("({a} >= {b} ? 1.0f : 0.0f)"),
+        BinaryOp::SigmoidCrossEntropy => format!("fmaxf({a}, 0.0f) - {a} * {b} + log1pf(expf(-fabsf({a})))"),
+    }
+}
+
+/// 64-bit FNV-1a: a stable hash (the same in every build and process) for kernel names.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::F32;
+
+    fn adam_like() -> FusedExpr {
+        // (x0 + (x1 / (sqrt(x2) + 1e-8)) * x3), x3 a scalar.
+        FusedExpr {
+            inputs: 4,
+            instrs: vec![
+                ScalarInstr::Input(0),
+                ScalarInstr::Input(1),
+                ScalarInstr::Input(2),
+                ScalarInstr::Unary(UnaryOp::Pow(F32::new(0.5)), 2),
+                ScalarInstr::Unary(UnaryOp::Affine { scale: F32::new(1.0), shift: F32::new(1e-8) }, 3),
+                ScalarInstr::Binary(BinaryOp::Div, 1, 4),
+                ScalarInstr::Input(3),
+                ScalarInstr::Binary(BinaryOp::Mul, 5, 6),
+                ScalarInstr::Binary(BinaryOp::Add, 0, 7),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_kernel_reads_every_input_with_its_stride_and_writes_the_last_value() {
+        let k = fused_kernel(&adam_like());
+        assert!(k.source.contains(&format!("void {}(float* __restrict__ out, const float* __restrict__ x0", k.name)));
+        assert!(k.source.contains("const float t3 = sqrtf(t2);"), "{}", k.source);
+        assert!(k.source.contains("const float t4 = 1.0f * t3 + 1e-8f;"), "{}", k.source);
+        assert!(k.source.contains("const float t6 = x3[i * s3];"));
+        assert!(k.source.contains("out[i] = t8;"));
+    }
+
+    #[test]
+    fn names_are_stable_and_distinguish_expressions() {
+        let (a, b) = (fused_kernel(&adam_like()), fused_kernel(&adam_like()));
+        assert_eq!(a, b);
+        let mut other = adam_like();
+        other.instrs[4] = ScalarInstr::Unary(UnaryOp::Affine { scale: F32::new(1.0), shift: F32::new(1e-7) }, 3);
+        assert_ne!(fused_kernel(&other).name, a.name);
+    }
+
+    #[test]
+    fn literals_read_back_exactly() {
+        for v in [0.1f32, 1.0, -0.0009999871, 1e-8, 3.4028235e38, f32::MIN_POSITIVE] {
+            let text = literal(v);
+            let parsed: f32 = text.trim_end_matches('f').parse().unwrap();
+            assert_eq!(parsed.to_bits(), v.to_bits(), "{text}");
+        }
+        assert_eq!(literal(f32::INFINITY), "__int_as_float(0x7f800000)");
+    }
+}
