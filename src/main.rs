@@ -239,19 +239,15 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             let opts = graphc::eval::EvalOptions { n: n as usize, classifier, data, seed };
-            match graphc::eval::eval_run(&run, &opts, &mut |line| eprintln!("{line}")) {
-                Ok(report) if json => match serde_json::to_string_pretty(&report) {
-                    Ok(text) => {
-                        println!("{text}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                },
-                Ok(report) => {
-                    print!("{report}");
+            let text = graphc::eval::eval_run(&run, &opts, &mut |line| eprintln!("{line}"))
+                .map_err(|e| e.to_string())
+                .and_then(|report| match json {
+                    true => serde_json::to_string_pretty(&report).map(|t| t + "\n").map_err(|e| e.to_string()),
+                    false => Ok(report.to_string()),
+                });
+            match text {
+                Ok(text) => {
+                    print!("{text}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -4,7 +4,7 @@
 //! [`Plan`], a list of [`Kernel`] calls over numbered buffers, and a backend runs it.
 
 pub mod cpu;
-pub mod cuda_codegen;
+pub mod cuda;
 pub mod device;
 pub mod exec;
 pub mod fused;

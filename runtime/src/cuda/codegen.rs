@@ -1,4 +1,4 @@
-//! CUDA C for fused nodes: one kernel per [`FusedExpr`], generated from the same expression the
+//! CUDA C generated from the IR: one kernel per [`FusedExpr`], generated from the same expression the
 //! CPU backend interprets, named after a hash of its source so that a backend compiles each
 //! distinct expression once. Each input is read with a stride of 1 (a tensor) or 0 (a scalar
 //! broadcast to every element); the per-element math follows the CPU kernels' definitions.
@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::fused::{FusedExpr, ScalarInstr};
 use crate::ops::{BinaryOp, UnaryOp};
 
-/// A generated kernel: its entry point and its CUDA C source.
+/// A generated kernel: its entry point and its CUDA C source (a whole translation unit).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelSource {
     /// The `extern "C"` function name.
@@ -17,37 +17,77 @@ pub struct KernelSource {
     pub source: String,
 }
 
-/// The kernel evaluating `expr` for `n` elements: parameters `out`, `x0..`, `s0..` (strides: 1 for
-/// a tensor, 0 for a scalar) and `n`, launched with any grid (it loops grid-stride).
-pub fn fused_kernel(expr: &FusedExpr) -> KernelSource {
+impl KernelSource {
+    /// The kernel named `{prefix}_{hash}` from a function whose signature and body are given
+    /// with `NAME` for its name: the hash covers everything but the name, so that equal kernels
+    /// get equal names in every build and process.
+    fn named(prefix: &str, comment: &str, function: &str) -> Self {
+        let name = format!("{prefix}_{:016x}", fnv1a(function.as_bytes()));
+        let source = format!("// {comment}\n{}\n{}", super::PRELUDE, function.replacen("NAME", &name, 1));
+        KernelSource { name, source }
+    }
+}
+
+/// The statements computing `expr` for the element at offset `index` of its inputs (input `k`
+/// read at `index * s{k}`): `t0 … tN` for its instructions; returns them and the result's name.
+fn statements(expr: &FusedExpr, index: &str) -> (String, String) {
     let mut body = String::new();
     for (i, instr) in expr.instrs.iter().enumerate() {
         let value = match *instr {
-            ScalarInstr::Input(k) => format!("x{k}[i * s{k}]"),
+            ScalarInstr::Input(k) => format!("x{k}[({index}) * s{k}]"),
             ScalarInstr::Unary(op, x) => unary(op, &format!("t{x}")),
             ScalarInstr::Binary(op, a, b) => binary(op, &format!("t{a}"), &format!("t{b}")),
         };
-        let _ = writeln!(body, "    const float t{i} = {value};");
+        let _ = writeln!(body, "        const float t{i} = {value};");
     }
-    let last = expr.instrs.len().saturating_sub(1);
-    let params: Vec<String> = (0..expr.inputs)
-        .map(|k| format!("const float* __restrict__ x{k}"))
-        .chain((0..expr.inputs).map(|k| format!("unsigned long long s{k}")))
-        .collect();
-    let signature = |name: &str| {
-        format!(
-            "extern \"C\" __global__ void {name}(float* __restrict__ out, {}{}unsigned long long n)",
-            params.join(", "),
-            if params.is_empty() { "" } else { ", " }
-        )
-    };
-    let loop_body = format!(
-        " {{\n  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;\n       \
-         i += (unsigned long long)gridDim.x * blockDim.x) {{\n{body}    out[i] = t{last};\n  }}\n}}\n"
+    (body, format!("t{}", expr.instrs.len().saturating_sub(1)))
+}
+
+/// The parameters of `expr`'s inputs: pointers `x0..`, then strides `s0..` (1 for a tensor, 0 for
+/// a scalar broadcast to every element).
+fn input_params(expr: &FusedExpr) -> String {
+    (0..expr.inputs)
+        .map(|k| format!("const float* __restrict__ x{k}, "))
+        .chain((0..expr.inputs).map(|k| format!("u64 s{k}, ")))
+        .collect()
+}
+
+/// The kernel evaluating `expr` for `n` elements into `out`.
+pub fn fused_kernel(expr: &FusedExpr) -> KernelSource {
+    let (body, result) = statements(expr, "i");
+    let function = format!(
+        "extern \"C\" __global__ void NAME(float* __restrict__ out, {}u64 n) {{\n    FOR_EACH(i, n) {{\n{body}        \
+         out[i] = {result};\n    }}\n}}\n",
+        input_params(expr)
     );
-    // The name hashes everything but itself.
-    let name = format!("fused_{:016x}", fnv1a(format!("{}{loop_body}", signature("")).as_bytes()));
-    KernelSource { source: format!("// {expr}\n{}{loop_body}", signature(&name)), name }
+    KernelSource::named("fused", &expr.to_string(), &function)
+}
+
+/// The kernel reducing `expr` (inputs shaped as the reduction's input, or scalars) as the
+/// hand-written `reduce` does: output `i` sums, in f64, the expression at offsets `kept`(i) +
+/// `reduced`(j) for j < count, times `scale` (1, or 1/count for a mean).
+pub fn fused_reduce_kernel(expr: &FusedExpr) -> KernelSource {
+    let (body, result) = statements(expr, "e");
+    let function = format!(
+        "extern \"C\" __global__ void NAME(float* __restrict__ out, {}u64 n, View kept, View reduced, u64 count, \
+         double scale) {{\n    FOR_EACH(i, n) {{\n        const i64 base = offset_of(kept, i);\n        double sum = 0.0;\n        \
+         for (u64 j = 0; j < count; ++j) {{\n        const i64 e = base + offset_of(reduced, j);\n{body}        \
+         sum += (double){result};\n        }}\n        out[i] = (float)(sum * scale);\n    }}\n}}\n",
+        input_params(expr)
+    );
+    KernelSource::named("fused_reduce", &format!("sum of {expr}"), &function)
+}
+
+/// The epilogue kernel: `out = activation(out + bias)` in place, the bias indexed by axis 1 of
+/// an n-element tensor with `channels` along it and `inner` elements per channel.
+pub fn bias_activation_kernel(activation: Option<UnaryOp>) -> KernelSource {
+    let value = activation.map_or_else(|| "v".to_string(), |op| unary(op, "v"));
+    let function = format!(
+        "extern \"C\" __global__ void NAME(float* __restrict__ out, const float* __restrict__ bias, u64 n, u64 channels, \
+         u64 inner) {{\n    FOR_EACH(i, n) {{\n        const float v = out[i] + bias[i / inner % channels];\n        \
+         out[i] = {value};\n    }}\n}}\n"
+    );
+    KernelSource::named("bias", &format!("bias then {activation:?}"), &function)
 }
 
 /// A float literal that reads back as exactly `v`.
@@ -124,9 +164,10 @@ mod tests {
     fn the_kernel_reads_every_input_with_its_stride_and_writes_the_last_value() {
         let k = fused_kernel(&adam_like());
         assert!(k.source.contains(&format!("void {}(float* __restrict__ out, const float* __restrict__ x0", k.name)));
+        assert!(k.source.contains("u64 s3, u64 n)"), "{}", k.source);
         assert!(k.source.contains("const float t3 = sqrtf(t2);"), "{}", k.source);
         assert!(k.source.contains("const float t4 = 1.0f * t3 + 1e-8f;"), "{}", k.source);
-        assert!(k.source.contains("const float t6 = x3[i * s3];"));
+        assert!(k.source.contains("const float t6 = x3[(i) * s3];"));
         assert!(k.source.contains("out[i] = t8;"));
     }
 
@@ -147,5 +188,24 @@ mod tests {
             assert_eq!(parsed.to_bits(), v.to_bits(), "{text}");
         }
         assert_eq!(literal(f32::INFINITY), "__int_as_float(0x7f800000)");
+    }
+
+    #[test]
+    fn a_fused_reduction_sums_the_expression_at_each_reduced_offset() {
+        let square =
+            FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Binary(BinaryOp::Mul, 0, 0)] };
+        let k = fused_reduce_kernel(&square);
+        assert!(k.name.starts_with("fused_reduce_"));
+        assert!(k.source.contains("const float t0 = x0[(e) * s0];"), "{}", k.source);
+        assert!(k.source.contains("sum += (double)t1;"));
+        assert_ne!(k.name, fused_kernel(&square).name);
+    }
+
+    #[test]
+    fn epilogues_differ_by_activation() {
+        let relu = bias_activation_kernel(Some(UnaryOp::LeakyRelu(F32::new(0.0))));
+        assert!(relu.source.contains("out[i] = (v > 0.0f ? v : 0.0f * v);"), "{}", relu.source);
+        assert_ne!(relu.name, bias_activation_kernel(None).name);
+        assert!(bias_activation_kernel(None).source.contains("out[i] = v;"));
     }
 }
