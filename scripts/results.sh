@@ -47,7 +47,9 @@ cp runs/dcgan/samples/step_000250.png docs/images/dcgan_samples_250.png
 cp "$(last runs/dcgan)" docs/images/dcgan_samples_end.png
 cp runs/dcgan/loss.png docs/images/dcgan_loss.png
 cp runs/infogan/samples/step_000000.png docs/images/infogan_samples_0.png
-cp "$(last runs/infogan)" docs/images/infogan_samples_end.png
+# From the final checkpoint with the file as it is now (the grids written during training used the
+# file as it was then).
+"$bin" sample runs/infogan --n 128 --out docs/images/infogan_samples_end.png > /dev/null
 cp runs/infogan/loss.png docs/images/infogan_loss.png
 "$bin" sample runs/infogan --traverse disc_code > /dev/null
 "$bin" sample runs/infogan --traverse cont_code > /dev/null
