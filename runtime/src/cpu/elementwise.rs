@@ -56,6 +56,7 @@ pub(crate) trait ApplyBinary {
 }
 
 /// Calls `k.apply` with the scalar function of `op`.
+#[inline(always)]
 pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
     match op {
         UnaryOp::Affine { scale, shift } => {
@@ -90,6 +91,7 @@ pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
 }
 
 /// Calls `k.apply` with the scalar function of `op`.
+#[inline(always)]
 pub(crate) fn with_binary(op: BinaryOp, k: impl ApplyBinary) {
     match op {
         BinaryOp::Add => k.apply(|a, b| a + b),
