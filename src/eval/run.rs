@@ -104,13 +104,7 @@ pub fn eval_run(run_dir: &Path, opts: &EvalOptions, log: &mut dyn FnMut(&str)) -
     let n = opts.n.max(2);
     let mut generator = Generator::new(&compiled, &test_graph, &[])?;
     let bar = progress_bar((n.div_ceil(BATCH) * 2) as u64, "generating and classifying");
-    let mut images = Vec::new();
-    for batch in 0..n.div_ceil(BATCH) {
-        let noise = NoiseKey { seed: opts.seed, draw: batch as u64 };
-        images.extend(generator.generate(&mut state, &noise, &HashMap::new())?.0.iter().map(|p| *p as f32));
-        bar.inc(1);
-    }
-    images.truncate(n * real.height * real.width);
+    let images = generate_images(&mut generator, &mut state, n, opts.seed, &bar, |_| HashMap::new())?;
     let (probs, features) = classifier.classify(&images)?;
     let predicted = predictions(&probs, 10);
     let (class_entropy, class_js_divergence) =
@@ -153,33 +147,46 @@ fn categorical_code_accuracy(
     let Some(code) = latents.iter().find(|l| l.dist == Distribution::Categorical) else { return Ok(None) };
     let names: Vec<&str> = latents.iter().map(|l| l.name.as_str()).collect();
     let mut generator = Generator::new(compiled, test_graph, &names)?;
-    let (n, classes) = (opts.n.max(2), code.width);
-    let (mut images, mut codes) = (Vec::new(), Vec::new());
-    for batch in 0..n.div_ceil(BATCH) {
+    let (n, values) = (opts.n.max(2), code.width);
+    // Image i has code value i mod `values`; its other latents are drawn (as draw number i).
+    let images = generate_images(&mut generator, state, n, opts.seed, bar, |batch| {
         let mut feeds: HashMap<&str, Vec<f32>> = HashMap::new();
         for image in batch * BATCH..(batch + 1) * BATCH {
             for latent in &latents {
                 let values = match latent.name == code.name {
-                    true => one_hot(image % classes, classes),
+                    true => one_hot(image % values, values),
                     false => draw_latent(latent, opts.seed, image as u64),
                 };
                 feeds.entry(latent.name.as_str()).or_default().extend(values);
             }
-            codes.push(image % classes);
         }
-        let noise = NoiseKey { seed: opts.seed, draw: batch as u64 };
-        images.extend(generator.generate(state, &noise, &feeds)?.0.iter().map(|p| *p as f32));
+        feeds
+    })?;
+    let codes: Vec<usize> = (0..n).map(|i| i % values).collect();
+    let (probs, _) = classifier.classify(&images)?;
+    let (accuracy, mapping) = code_accuracy(&codes, &predictions(&probs, 10), values, 10);
+    Ok(Some(CodeAccuracy { latent: code.name.clone(), accuracy, mapping }))
+}
+
+/// `n` images from `generator`, batch after batch: batch b draws its noise as draw number b and
+/// reads the latents `feeds(b)` gives; as pixel values, image after image.
+fn generate_images<'a>(
+    generator: &mut Generator,
+    state: &mut State,
+    n: usize,
+    seed: u64,
+    bar: &indicatif::ProgressBar,
+    mut feeds: impl FnMut(usize) -> HashMap<&'a str, Vec<f32>>,
+) -> Result<Vec<f32>, TrainError> {
+    let (mut images, mut image_len) = (Vec::new(), 0);
+    for batch in 0..n.div_ceil(BATCH) {
+        let (pixels, shape) = generator.generate(state, &NoiseKey { seed, draw: batch as u64 }, &feeds(batch))?;
+        image_len = shape[1] * shape[2] * shape[3];
+        images.extend(pixels.iter().map(|p| *p as f32));
         bar.inc(1);
     }
-    codes.truncate(n);
-    let image_len = images.len() / codes.len().div_ceil(BATCH).max(1) / BATCH;
-    let (probs, _) = classifier.classify(&images[..n * image_len])?;
-    let (accuracy, mapping) = code_accuracy(&codes, &predictions(&probs, 10), classes.max(10));
-    Ok(Some(CodeAccuracy {
-        latent: code.name.clone(),
-        accuracy,
-        mapping: mapping[..classes.min(mapping.len())].to_vec(),
-    }))
+    images.truncate(n * image_len);
+    Ok(images)
 }
 
 /// The held-out loss of a graph trained by one phase that reads data (the VAE's negative ELBO).
@@ -211,38 +218,41 @@ fn progress_bar(total: u64, what: &'static str) -> indicatif::ProgressBar {
 
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let row = |f: &mut std::fmt::Formatter, name: &str, value: String, reference: String| {
-            writeln!(f, "{name:<34} {value:>12}   {reference}")
-        };
-        row(f, "measure", "generated".into(), "reference".into())?;
-        writeln!(f, "{}", "-".repeat(72))?;
-        row(
-            f,
-            "classifier score (max 10)",
-            format!("{:.3}", self.classifier_score),
-            format!("{:.3} held-out real images", self.classifier_score_real),
-        )?;
-        row(
-            f,
-            "Fréchet distance (classifier features)",
-            format!("{:.3}", self.frechet_distance),
-            format!("{:.3} real training vs held-out", self.frechet_distance_real),
-        )?;
-        row(f, "class entropy, nats (max 2.303)", format!("{:.3}", self.class_entropy), String::new())?;
-        row(f, "class JS divergence vs real, nats", format!("{:.4}", self.class_js_divergence), String::new())?;
+        let mut rows: Vec<(String, String, String)> = vec![
+            ("measure".into(), "generated".into(), "reference".into()),
+            (
+                "classifier score (max 10)".into(),
+                format!("{:.3}", self.classifier_score),
+                format!("{:.3} held-out real images", self.classifier_score_real),
+            ),
+            (
+                "Fréchet distance of classifier features".into(),
+                format!("{:.3}", self.frechet_distance),
+                format!("{:.3} real training vs held-out", self.frechet_distance_real),
+            ),
+            ("class entropy, nats (max 2.303)".into(), format!("{:.3}", self.class_entropy), String::new()),
+            ("class JS divergence vs real, nats".into(), format!("{:.4}", self.class_js_divergence), String::new()),
+        ];
         let counts: Vec<String> = self.class_histogram.iter().map(u64::to_string).collect();
-        row(f, "class histogram (digits 0-9)", String::new(), counts.join(" "))?;
+        rows.push(("class histogram, digits 0-9".into(), String::new(), counts.join(" ")));
         if let Some(code) = &self.code_accuracy {
             let mapping: Vec<String> = code.mapping.iter().map(usize::to_string).collect();
-            row(
-                f,
-                &format!("categorical code \"{}\" accuracy", code.latent),
+            rows.push((
+                format!("categorical code \"{}\" accuracy", code.latent),
                 format!("{:.1}%", 100.0 * code.accuracy),
-                format!("codes 0.. draw digits {} (InfoGAN paper: 95%)", mapping.join(" ")),
-            )?;
+                format!("values 0.. draw digits {} (InfoGAN paper: 95%)", mapping.join(" ")),
+            ));
         }
         if let Some((phase, loss)) = &self.held_out_loss {
-            row(f, &format!("held-out loss, phase \"{phase}\""), format!("{loss:.2}"), "per image".into())?;
+            rows.push((format!("held-out loss, phase \"{phase}\""), format!("{loss:.2}"), "nats per image".into()));
+        }
+        let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+        for (i, (name, value, reference)) in rows.iter().enumerate() {
+            let pad = " ".repeat(width - name.chars().count());
+            writeln!(f, "{name}{pad}  {value:>10}  {reference}")?;
+            if i == 0 {
+                writeln!(f, "{}", "-".repeat(width + 50))?;
+            }
         }
         writeln!(
             f,

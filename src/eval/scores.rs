@@ -44,18 +44,22 @@ pub fn class_balance(predicted: &[usize], reference: &[usize], classes: usize) -
     Ok((info::entropy(&p, info::NATS)?, info::js_divergence(&p, &q, info::NATS)?))
 }
 
-/// The accuracy of categorical codes as class labels: codes are mapped to classes one to one so
-/// that the most images agree (Hungarian method), then the fraction that agree. Returns the
-/// accuracy and, per code, its class.
-pub fn code_accuracy(codes: &[usize], predicted: &[usize], classes: usize) -> (f64, Vec<usize>) {
-    let mut counts = vec![vec![0.0; classes]; classes];
+/// The accuracy of categorical codes (`code_values` of them) as class labels (`classes` of
+/// them): codes are mapped to classes one to one so that the most images agree (Hungarian
+/// method), then the fraction that agree. Returns the accuracy and, per code value, its class
+/// (with more code values than classes, the extra values map to no real class and count as
+/// misses).
+pub fn code_accuracy(codes: &[usize], predicted: &[usize], code_values: usize, classes: usize) -> (f64, Vec<usize>) {
+    let size = code_values.max(classes);
+    let mut counts = vec![vec![0.0; size]; size];
     for (code, class) in codes.iter().zip(predicted) {
-        if *code < classes && *class < classes {
+        if *code < code_values && *class < classes {
             counts[*code][*class] += 1.0;
         }
     }
-    let mapping = max_score_assignment(&counts);
+    let mut mapping = max_score_assignment(&counts);
     let agree: f64 = mapping.iter().enumerate().map(|(code, class)| counts[code][*class]).sum();
+    mapping.truncate(code_values);
     (agree / codes.len().max(1) as f64, mapping)
 }
 
@@ -100,11 +104,15 @@ mod tests {
         let codes: Vec<usize> = (0..200).map(|i| i % 10).collect();
         let permutation = [3, 7, 0, 9, 1, 4, 8, 2, 6, 5];
         let predicted: Vec<usize> = codes.iter().map(|c| permutation[*c]).collect();
-        let (accuracy, mapping) = code_accuracy(&codes, &predicted, 10);
+        let (accuracy, mapping) = code_accuracy(&codes, &predicted, 10, 10);
         assert_eq!(accuracy, 1.0);
         assert_eq!(mapping, permutation);
         // Two codes drawing the same digit: at best one of them maps to it.
         let merged: Vec<usize> = codes.iter().map(|c| if *c == 1 { 0 } else { *c }).collect();
-        assert_eq!(code_accuracy(&codes, &merged, 10).0, 0.9);
+        assert_eq!(code_accuracy(&codes, &merged, 10, 10).0, 0.9);
+        // Fewer code values than classes: each still maps to a distinct class.
+        let four: Vec<usize> = (0..40).map(|i| i % 4).collect();
+        let drawn: Vec<usize> = four.iter().map(|c| c + 5).collect();
+        assert_eq!(code_accuracy(&four, &drawn, 4, 10), (1.0, vec![5, 6, 7, 8]));
     }
 }
