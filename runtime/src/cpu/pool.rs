@@ -57,10 +57,47 @@ fn plane_dims(shape: &[usize]) -> (usize, usize) {
     (h, w)
 }
 
+/// Whether `attrs` is a 2×2 max pooling with stride 2 and no padding over an H×W plane of even
+/// sides: every window is whole, so the fast paths below apply.
+fn is_max_2x2(attrs: &PoolAttrs, (h, w): (usize, usize)) -> bool {
+    attrs.method == PoolMethod::Max
+        && attrs.kernel == [2, 2]
+        && attrs.stride == [2, 2]
+        && attrs.pad == [0, 0]
+        && h % 2 == 0
+        && w % 2 == 0
+}
+
+/// The index in a window `[a, b; c, d]` (row-major) of its first maximal element, as [`argmax`]
+/// chooses it.
+#[inline(always)]
+fn first_max_of_4(v: [f32; 4]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate().skip(1) {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 /// Pools `x` (N×C×H×W) into `out` of shape `out_shape` (N×C×Ho×Wo). An empty MAX window (only
 /// possible when the padding is at least the kernel) gives 0.
 pub fn pool2d(attrs: &PoolAttrs, x: View, out: &mut [f32], out_shape: &[usize]) {
     let ((h, w), (ho, wo)) = (plane_dims(x.shape), plane_dims(out_shape));
+    if is_max_2x2(attrs, (h, w)) {
+        for_each_chunk(out, ho * wo, |p, out| {
+            let plane = &x.data[p * h * w..][..h * w];
+            for (oy, out_row) in out.chunks_mut(wo).enumerate() {
+                let (top, bottom) = (&plane[2 * oy * w..][..w], &plane[(2 * oy + 1) * w..][..w]);
+                for (ox, o) in out_row.iter_mut().enumerate() {
+                    let v = [top[2 * ox], top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1]];
+                    *o = v[first_max_of_4(v)];
+                }
+            }
+        });
+        return;
+    }
     let (rows, cols) = plane_windows(attrs, (h, w), (ho, wo));
     for_each_chunk(out, ho * wo, |p, out| {
         let plane = &x.data[p * h * w..][..h * w];
@@ -84,6 +121,22 @@ pub fn pool2d(attrs: &PoolAttrs, x: View, out: &mut [f32], out_shape: &[usize]) 
 /// spreads it evenly over the window (divided by the same size as the forward pass).
 pub fn pool2d_grad(attrs: &PoolAttrs, x: View, g: View, out: &mut [f32]) {
     let ((h, w), (ho, wo)) = (plane_dims(x.shape), plane_dims(g.shape));
+    if is_max_2x2(attrs, (h, w)) {
+        for_each_chunk(out, h * w, |p, dx| {
+            let plane = &x.data[p * h * w..][..h * w];
+            let g = &g.data[p * ho * wo..][..ho * wo];
+            dx.fill(0.0);
+            for (oy, g_row) in g.chunks(wo).enumerate() {
+                for (ox, &g) in g_row.iter().enumerate() {
+                    let (top, bottom) = (2 * oy * w + 2 * ox, (2 * oy + 1) * w + 2 * ox);
+                    let v = [plane[top], plane[top + 1], plane[bottom], plane[bottom + 1]];
+                    let at = [top, top + 1, bottom, bottom + 1][first_max_of_4(v)];
+                    dx[at] += g;
+                }
+            }
+        });
+        return;
+    }
     let (rows, cols) = plane_windows(attrs, (h, w), (ho, wo));
     for_each_chunk(out, h * w, |p, dx| {
         let plane = &x.data[p * h * w..][..h * w];
@@ -112,6 +165,37 @@ pub fn pool2d_grad(attrs: &PoolAttrs, x: View, g: View, out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The general path, for comparison with the 2×2 fast path.
+    fn general(attrs: &PoolAttrs, x: View, g: View) -> (Vec<f32>, Vec<f32>) {
+        let ((h, w), (ho, wo)) = (plane_dims(x.shape), plane_dims(g.shape));
+        let (rows, cols) = plane_windows(attrs, (h, w), (ho, wo));
+        let planes = x.data.len() / (h * w);
+        let (mut out, mut dx) = (vec![0.0; planes * ho * wo], vec![0.0; x.data.len()]);
+        for p in 0..planes {
+            let plane = &x.data[p * h * w..][..h * w];
+            for (i, (r, c)) in rows.iter().flat_map(|r| cols.iter().map(move |c| (r, c))).enumerate() {
+                let best = argmax(plane, w, r, c).unwrap();
+                out[p * ho * wo + i] = plane[best];
+                dx[p * h * w + best] += g.data[p * ho * wo + i];
+            }
+        }
+        (out, dx)
+    }
+
+    #[test]
+    fn the_2x2_fast_path_matches_the_general_one_ties_included() {
+        let attrs = PoolAttrs { method: PoolMethod::Max, kernel: [2, 2], stride: [2, 2], pad: [0, 0] };
+        let shape = [2, 3, 6, 4];
+        // Values from a small set, so that windows hold ties.
+        let x: Vec<f32> = (0..144).map(|i| ((i * 7919) % 5) as f32).collect();
+        let g: Vec<f32> = (0..36).map(|i| i as f32 + 0.5).collect();
+        let (xv, gv) = (View { data: &x, shape: &shape }, View { data: &g, shape: &[2, 3, 3, 2] });
+        let (mut out, mut dx) = (vec![0.0; 36], vec![0.0; 144]);
+        pool2d(&attrs, xv, &mut out, &[2, 3, 3, 2]);
+        pool2d_grad(&attrs, xv, gv, &mut dx);
+        assert_eq!((out, dx), general(&attrs, xv, gv));
+    }
 
     #[test]
     fn windows_follow_caffe() {
