@@ -17,6 +17,13 @@ from torch import nn
 import torch.nn.functional as F
 
 
+def minimize(opt, loss):
+    """One optimizer step on `loss`."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def vae(batch):
     """graphs/vae.g: 784-1000-500-250-30 encoder, mirrored decoder, Adam (weight decay on
     weights only), sigmoid cross-entropy + KL (weight 1/batch on the summed KL)."""
@@ -41,9 +48,7 @@ def vae(batch):
         z = m + sd * torch.randn_like(sd)
         logits = dec(z)
         ce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / batch
-        opt.zero_grad(set_to_none=True)
-        (ce + kl).backward()
-        opt.step()
+        minimize(opt, ce + kl)
 
     return step, 1
 
@@ -73,14 +78,10 @@ def dcgan(batch):
             fake = g(noise())
         d_loss = (F.binary_cross_entropy_with_logits(d(real), ones)
                   + F.binary_cross_entropy_with_logits(d(fake), zeros))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        minimize(opt_d, d_loss)
         d.requires_grad_(False)
         g_loss = F.binary_cross_entropy_with_logits(d(g(noise())), ones)
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        minimize(opt_g, g_loss)
         d.requires_grad_(True)
 
     return step, 1
@@ -130,18 +131,14 @@ def infogan(batch):
         d_loss = (F.binary_cross_entropy_with_logits(d_head(trunk(real)), ones)
                   + F.binary_cross_entropy_with_logits(d_head(fake_features), zeros)
                   - mutual_information(fake_features, code, cont))
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        minimize(opt_d, d_loss)
         for m in dq:
             m.requires_grad_(False)
         z, code, cont = latent()
         features = trunk(g(z))
         g_loss = (F.binary_cross_entropy_with_logits(d_head(features), ones)
                   - mutual_information(features, code, cont))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        minimize(opt_g, g_loss)
         for m in dq:
             m.requires_grad_(True)
 

@@ -1,0 +1,61 @@
+//! What the training benchmarks share: a model file's training programs (every solver phase at
+//! the default passes), a filled state and synthetic feeds, and one training iteration.
+
+use graphc::error::SourceFile;
+use graphc::schema::NetPhase;
+use graphc::{build, compile, train::init, CompileOptions};
+use graphc_runtime::cpu::NoiseKey;
+use graphc_runtime::exec::{CpuProgram, State};
+
+/// Feeds by name.
+type Feeds = std::collections::HashMap<&'static str, Vec<f32>>;
+
+/// A model ready to train: per phase its program, steps per iteration and feeds.
+pub struct Model {
+    phases: Vec<(CpuProgram, usize, Feeds)>,
+    /// The parameters and optimizer state.
+    pub state: State,
+    draw: u64,
+}
+
+impl Model {
+    /// The model file at `path`, at its own batch size or `batch`.
+    pub fn load(path: &str, batch: Option<usize>) -> Self {
+        let src = SourceFile::read(path).expect("model file");
+        let compiled =
+            compile(&src, &CompileOptions { batch_size: batch, ..CompileOptions::default() }).expect("compiles");
+        let train = build::build(&compiled.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: batch })
+            .expect("builds");
+        let programs: Vec<(CpuProgram, usize)> = compiled
+            .phases
+            .iter()
+            .map(|p| (CpuProgram::new(graphc::training_plan(&train, p, &compiled.passes)), p.steps))
+            .collect();
+        let mut state = State::default();
+        let refs: Vec<&CpuProgram> = programs.iter().map(|(p, _)| p).collect();
+        init::fill_state(&mut state, &train.params, &refs, 1);
+        let phases = programs
+            .into_iter()
+            .map(|(program, steps)| {
+                let feeds = init::synthetic_feeds(&program);
+                (program, steps, feeds)
+            })
+            .collect();
+        Model { phases, state, draw: 0 }
+    }
+
+    /// Images read from the data per iteration (for GANs, the discriminator's real batches).
+    pub fn images_per_iteration(&self) -> usize {
+        self.phases.iter().map(|(_, steps, feeds)| feeds.get("image").map_or(0, |i| i.len() / 784) * steps).sum()
+    }
+
+    /// One training iteration: every phase, its steps each.
+    pub fn iteration(&mut self) {
+        for (program, steps, feeds) in &mut self.phases {
+            for _ in 0..*steps {
+                self.draw += 1;
+                program.run(&mut self.state, feeds, &NoiseKey { seed: 1, draw: self.draw }).expect("runs");
+            }
+        }
+    }
+}
