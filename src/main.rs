@@ -181,9 +181,8 @@ fn main() -> ExitCode {
             if let Err(code) = choose_device(device) {
                 return code;
             }
-            if let Err(e) = graphc_runtime::cpu::denormals::init_threads(threads) {
-                eprintln!("error: cannot start the worker threads: {e}");
-                return ExitCode::FAILURE;
+            if let Err(code) = start_threads(threads) {
+                return code;
             }
             let opts = match build.apply(CompileOptions::default()) {
                 Ok(opts) => opts,
@@ -215,28 +214,20 @@ fn main() -> ExitCode {
                 rayon::current_num_threads(),
                 if compiled.passes.is_empty() { "none".to_string() } else { compiled.passes.join(", ") }
             );
-            match train::run(&compiled, &run_opts, &mut |line| eprintln!("{line}")) {
-                Ok(summary) => {
-                    eprintln!(
-                        "done: {} iterations; metrics, samples and checkpoint in {}",
-                        summary.iterations,
-                        out.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish(train::run(&compiled, &run_opts, &mut |line| eprintln!("{line}")), |summary| {
+                eprintln!(
+                    "done: {} iterations; metrics, samples and checkpoint in {}",
+                    summary.iterations,
+                    out.display()
+                )
+            })
         }
         Command::Eval { run, n, classifier, data, seed, json, device } => {
             if let Err(code) = choose_device(device) {
                 return code;
             }
-            if let Err(e) = graphc_runtime::cpu::denormals::init_threads(None) {
-                eprintln!("error: cannot start the worker threads: {e}");
-                return ExitCode::FAILURE;
+            if let Err(code) = start_threads(None) {
+                return code;
             }
             let opts = graphc::eval::EvalOptions { n: n as usize, classifier, data, seed };
             let text = graphc::eval::eval_run(&run, &opts, &mut |line| eprintln!("{line}"))
@@ -245,16 +236,7 @@ fn main() -> ExitCode {
                     true => serde_json::to_string_pretty(&report).map(|t| t + "\n").map_err(|e| e.to_string()),
                     false => Ok(report.to_string()),
                 });
-            match text {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish(text, |text| print!("{text}"))
         }
         Command::Sample { run, n, grid, traverse, out, seed, device } => {
             if let Err(code) = choose_device(device) {
@@ -263,30 +245,16 @@ fn main() -> ExitCode {
             graphc_runtime::cpu::denormals::flush_denormals_on_this_thread();
             if let Some(blob) = traverse {
                 let dir = out.unwrap_or_else(|| run.clone());
-                return match train::sample::traverse_run(&run, &blob, seed, &dir) {
-                    Ok(paths) => {
-                        paths.iter().for_each(|p| println!("{}", p.display()));
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::FAILURE
-                    }
-                };
+                return finish(train::sample::traverse_run(&run, &blob, seed, &dir), |paths| {
+                    paths.iter().for_each(|p| println!("{}", p.display()))
+                });
             }
             let out = out.unwrap_or_else(|| {
                 run.join(grid.as_ref().map_or("sample.png".to_string(), |g| format!("grid_{g}.png")))
             });
-            match train::sample::sample_run(&run, &train::sample::SampleOptions { n, grid, seed }, &out) {
-                Ok(()) => {
-                    println!("{}", out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            finish(train::sample::sample_run(&run, &train::sample::SampleOptions { n, grid, seed }, &out), |()| {
+                println!("{}", out.display())
+            })
         }
         Command::Check { files } => {
             let mut failed = false;
@@ -336,6 +304,28 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `on_ok` with a success's value, or the error on one line; the exit code either way.
+fn finish<T, E: std::fmt::Display>(result: Result<T, E>, on_ok: impl FnOnce(T)) -> ExitCode {
+    match result {
+        Ok(value) => {
+            on_ok(value);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the worker threads (every core, or `threads`), flushing subnormals on each.
+fn start_threads(threads: Option<usize>) -> Result<(), ExitCode> {
+    graphc_runtime::cpu::denormals::init_threads(threads).map_err(|e| {
+        eprintln!("error: cannot start the worker threads: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Settles the device: prints a note when `auto` falls back to the CPU, fails with one line when

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::cpu::{execute, NoiseKey, View};
-use crate::{BufId, BufferRole, Plan, Step};
+use crate::{BufId, BufferRole, MemoryPlan, Plan, Step};
 
 /// Persistent values by name: parameters, running statistics, optimizer state.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,8 +45,8 @@ pub type Profile = HashMap<String, (std::time::Duration, u64)>;
 /// A plan ready to run on the CPU, with storage for its temporaries.
 pub struct CpuProgram {
     plan: Plan,
-    /// Storage of the temporaries: one vector per slot of the plan's memory plan, or per buffer
-    /// when it has none.
+    /// Storage of the temporaries: one vector per slot of the plan's memory plan (or of
+    /// [`MemoryPlan::unshared`] when it has none).
     storage: Vec<Vec<f32>>,
     /// For each buffer, its index in `storage` (meaningful for temporaries only).
     home: Vec<usize>,
@@ -57,19 +57,16 @@ impl CpuProgram {
     /// Allocates the storage of `plan`: the slots of its memory plan, or one vector per
     /// temporary. Nothing is allocated for temporaries afterwards.
     pub fn new(plan: Plan) -> Self {
-        let (storage, home) = match &plan.memory {
-            Some(memory) => (
-                memory.slot_len.iter().map(|&n| vec![0.0; n]).collect(),
-                memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect(),
-            ),
-            None => (
-                plan.buffers
-                    .iter()
-                    .map(|b| if b.role == BufferRole::Temp { vec![0.0; b.numel()] } else { Vec::new() })
-                    .collect(),
-                (0..plan.buffers.len()).collect(),
-            ),
+        let unshared;
+        let memory = match &plan.memory {
+            Some(memory) => memory,
+            None => {
+                unshared = MemoryPlan::unshared(&plan.buffers);
+                &unshared
+            }
         };
+        let storage = memory.slot_len.iter().map(|&n| vec![0.0; n]).collect();
+        let home = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
         CpuProgram { plan, storage, home, profile: None }
     }
 

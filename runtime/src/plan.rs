@@ -130,6 +130,21 @@ pub struct MemoryPlan {
     pub slot_len: Vec<usize>,
 }
 
+impl MemoryPlan {
+    /// No sharing: a slot of its own for every temporary of `buffers`.
+    pub fn unshared(buffers: &[Buffer]) -> Self {
+        let mut memory = MemoryPlan::default();
+        for buffer in buffers {
+            let temp = buffer.role == BufferRole::Temp;
+            memory.slot_of.push(temp.then_some(memory.slot_len.len() as u32));
+            if temp {
+                memory.slot_len.push(buffer.numel());
+            }
+        }
+        memory
+    }
+}
+
 impl Plan {
     /// The buffer of output `name`.
     pub fn output(&self, name: &str) -> Option<BufId> {

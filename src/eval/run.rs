@@ -25,7 +25,7 @@ const BATCH: usize = 100;
 /// What `eval` measures, and with what.
 #[derive(Clone, Debug)]
 pub struct EvalOptions {
-    /// Images to generate.
+    /// Images to generate (at least 2, for the Fréchet distance's covariance).
     pub n: usize,
     /// The classifier's run directory (trained there first when it has no checkpoint).
     pub classifier: PathBuf,
@@ -78,6 +78,9 @@ pub struct EvalReport {
 
 /// Scores the checkpoint of the run in `run_dir`.
 pub fn eval_run(run_dir: &Path, opts: &EvalOptions, log: &mut dyn FnMut(&str)) -> Result<EvalReport, TrainError> {
+    if opts.n < 2 {
+        return Err(TrainError::Data(format!("eval needs at least 2 images, not {}", opts.n)));
+    }
     let src = crate::error::SourceFile::read(&run_dir.join("graph.g").to_string_lossy()).map_err(TrainError::Data)?;
     let copts = CompileOptions { batch_size: Some(BATCH), ..CompileOptions::default() };
     let compiled = compile(&src, &copts).map_err(|d| TrainError::Data(d.render(&src)))?;
@@ -101,7 +104,7 @@ pub fn eval_run(run_dir: &Path, opts: &EvalOptions, log: &mut dyn FnMut(&str)) -
     let (_, train_features) = classifier.classify(&pixels(&real_train, floor_count))?;
     let real_labels: Vec<usize> = real.labels.iter().map(|l| *l as usize).collect();
 
-    let n = opts.n.max(2);
+    let n = opts.n;
     let mut generator = Generator::new(&compiled, &test_graph, &[])?;
     let bar = progress_bar((n.div_ceil(BATCH) * 2) as u64, "generating and classifying");
     let images = generate_images(&mut generator, &mut state, n, opts.seed, &bar, |_| HashMap::new())?;
@@ -147,7 +150,7 @@ fn categorical_code_accuracy(
     let Some(code) = latents.iter().find(|l| l.dist == Distribution::Categorical) else { return Ok(None) };
     let names: Vec<&str> = latents.iter().map(|l| l.name.as_str()).collect();
     let mut generator = Generator::new(compiled, test_graph, &names)?;
-    let (n, values) = (opts.n.max(2), code.width);
+    let (n, values) = (opts.n, code.width);
     // Image i has code value i mod `values`; its other latents are drawn (as draw number i).
     let images = generate_images(&mut generator, state, n, opts.seed, bar, |batch| {
         let mut feeds: HashMap<&str, Vec<f32>> = HashMap::new();
@@ -240,7 +243,7 @@ impl std::fmt::Display for EvalReport {
             rows.push((
                 format!("categorical code \"{}\" accuracy", code.latent),
                 format!("{:.1}%", 100.0 * code.accuracy),
-                format!("values 0.. draw digits {} (InfoGAN paper: 95%)", mapping.join(" ")),
+                format!("values 0.. draw digits {}", mapping.join(" ")),
             ));
         }
         if let Some((phase, loss)) = &self.held_out_loss {

@@ -12,7 +12,9 @@
 
 use graphc_runtime::fused::{FusedExpr, ScalarInstr};
 
-use super::{named_nodes, use_counts, Pass};
+use std::collections::HashSet;
+
+use super::{drop_unread, named_nodes, use_counts, Pass};
 use crate::ir::{Graph, Op};
 
 /// The pass.
@@ -25,7 +27,7 @@ impl Pass for FuseReductions {
 
     fn run(&self, graph: &mut Graph) -> usize {
         let (uses, named) = (use_counts(graph), named_nodes(graph));
-        let mut fused = 0;
+        let mut absorbed = HashSet::new();
         for id in graph.topo_order() {
             let Op::Reduce { op, axes } = graph.node(id).op.clone() else { continue };
             let input = graph.inputs(id)[0];
@@ -39,12 +41,11 @@ impl Pass for FuseReductions {
             // it did, the reduction would stay as it is.
             let Ok(node) = graph.add(Op::FusedReduce { expr, op, axes }, &inputs, origin) else { continue };
             graph.replace_all_uses(id, node);
-            // The absorbed expression has no consumer left.
-            let keep = graph.topo_order().into_iter().filter(|n| *n != input).collect();
-            graph.retain(&keep);
-            fused += 1;
+            absorbed.insert(input);
         }
-        fused
+        // The absorbed expressions have no consumer left.
+        drop_unread(graph, &absorbed);
+        absorbed.len()
     }
 }
 

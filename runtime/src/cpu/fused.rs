@@ -53,14 +53,28 @@ unsafe fn eval_range_avx2(expr: &FusedExpr, inputs: &[View], start: usize, out: 
     eval_range_portable(expr, inputs, start, out)
 }
 
+thread_local! {
+    /// Each thread's scratch rows, grown to the largest expression it has evaluated and reused,
+    /// so that evaluating allocates nothing once a training step has run.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The evaluation loop, inlined into each instruction-set variant.
 #[inline(always)]
 fn eval_range_portable(expr: &FusedExpr, inputs: &[View], start: usize, out: &mut [f32]) {
-    // Every instruction but the last (which writes to the output) has a scratch row.
-    let mut scratch = vec![0.0f32; (expr.instrs.len() - 1) * BLOCK];
-    for (b, block) in out.chunks_mut(BLOCK).enumerate() {
-        eval_block(expr, inputs, start + b * BLOCK, &mut scratch, block);
+    // Taken out of the thread-local for the loop (and put back after), so that the loop is
+    // compiled in this function, with its instruction set, not in a closure.
+    let mut scratch = SCRATCH.take();
+    // Every instruction but the last (which writes to the output) has a scratch row. Rows are
+    // written before they are read, so leftovers of earlier expressions do no harm.
+    let rows = (expr.instrs.len() - 1) * BLOCK;
+    if scratch.len() < rows {
+        scratch.resize(rows, 0.0);
     }
+    for (b, block) in out.chunks_mut(BLOCK).enumerate() {
+        eval_block(expr, inputs, start + b * BLOCK, &mut scratch[..rows], block);
+    }
+    SCRATCH.set(scratch);
 }
 
 /// Evaluates `expr` for the elements `start..start + out.len()`.

@@ -3,7 +3,6 @@
 //! along the outermost axis into blocks whose boundaries depend only on the shape, and partial
 //! sums are combined in block order, so results are bit-identical for any thread count.
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use super::fused::eval_range;
@@ -69,16 +68,24 @@ enum Source<'a> {
     Expr(&'a FusedExpr, &'a [View<'a>]),
 }
 
+thread_local! {
+    /// Each thread's buffer for the evaluated blocks of a fused reduction, reused across calls.
+    static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Source<'_> {
-    /// The input elements in `range`.
-    fn block(&self, range: Range<usize>) -> Cow<'_, [f32]> {
+    /// `f` of the input elements in `range`.
+    fn with_block<R>(&self, range: Range<usize>, f: impl FnOnce(&[f32]) -> R) -> R {
         match self {
-            Source::Data(data) => Cow::Borrowed(&data[range]),
-            Source::Expr(expr, inputs) => {
-                let mut values = vec![0.0; range.len()];
-                eval_range(expr, inputs, range.start, &mut values);
-                Cow::Owned(values)
-            }
+            Source::Data(data) => f(&data[range]),
+            Source::Expr(expr, inputs) => BLOCK.with_borrow_mut(|values| {
+                if values.len() < range.len() {
+                    values.resize(range.len(), 0.0);
+                }
+                let values = &mut values[..range.len()];
+                eval_range(expr, inputs, range.start, values);
+                f(values)
+            }),
         }
     }
 }
@@ -118,7 +125,7 @@ fn reduce_from(op: ReduceOp, shape: &[usize], source: &Source, axes: &[usize], o
             let rows = rows_per_block.min(top - start);
             let mut part = vec![0f64; if reduced { out.len() } else { rows * acc_per_row }];
             let block_dims: Vec<Dim> = std::iter::once((rows, reduced)).chain(dims.iter().skip(1).copied()).collect();
-            accumulate(&source.block(start * row..(start + rows) * row), &block_dims, &mut part);
+            source.with_block(start * row..(start + rows) * row, |x| accumulate(x, &block_dims, &mut part));
             (start, part)
         };
         let starts = (0..top).step_by(rows_per_block);
