@@ -1,21 +1,21 @@
-//! GEMM candidates for the CPU backend, timed at the shapes the models use: the `gemm` crate
-//! (runtime CPU feature detection, rayon parallelism), `matrixmultiply` (its `threading`
-//! feature) and the runtime's own `sgemm` wrapper. Every case computes C = A·B with row-major
-//! A (m×k), B (k×n), C (m×n); throughput is reported as elements/s where one element is one
-//! floating-point operation, so `Gelem/s` reads as GFLOP/s.
+//! GEMM at the shapes the models use: the runtime's own `sgemm` on each micro-kernel family this
+//! CPU runs, against the `gemm` crate and `matrixmultiply` (its `threading` feature). Every case
+//! computes C = A·B with row-major A (m×k), B (k×n), C (m×n) and reports GFLOP/s (2·m·n·k
+//! floating-point operations per product), the best of several timed repetitions.
 //!
-//! Run on two threads, as the CPU backend is measured:
-//! `RAYON_NUM_THREADS=2 MATMUL_NUM_THREADS=2 cargo bench --bench gemm`.
+//! `RAYON_NUM_THREADS=2 MATMUL_NUM_THREADS=2 cargo bench --bench gemm [-- --json] [-- NAME...]`
+//!
+//! With `--json` it prints one JSON object per line ({"name", "m", "k", "n", "gflops"}), the format
+//! `benches/peers/gemm.py` prints for numpy, so that `scripts/compare_pytorch.sh` can tabulate
+//! both; NAME arguments keep only the candidates whose names start with one of them.
 
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use graphc_runtime::cpu::gemm::{sgemm, Mat};
+use graphc_runtime::cpu::gemm::{sgemm_with, Isa, Mat};
 use std::hint::black_box;
-use std::time::Duration;
-
+use std::time::{Duration, Instant};
 /// (m, k, n): the fully-connected layers, a square reference and the batched im2col products of
 /// the convolution models (64×(1·4·4)×(128·14·14) and 128×(64·4·4)×(128·7·7), the latter also
 /// the fully-connected 128×1024×6272).
-const SHAPES: [(usize, usize, usize); 8] = [
+pub const SHAPES: [(usize, usize, usize); 8] = [
     (100, 784, 1000),
     (100, 1000, 500),
     (128, 74, 1024),
@@ -82,52 +82,71 @@ fn matrixmultiply_crate(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &
     }
 }
 
-fn runtime_sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    sgemm(m, n, k, Mat::row_major(a, k), Mat::row_major(b, n), c, false);
+/// The runtime's product on one micro-kernel family.
+fn graphc(isa: Isa) -> impl Fn(usize, usize, usize, &[f32], &[f32], &mut [f32]) {
+    move |m, k, n, a, b, c| sgemm_with(isa, m, n, k, Mat::row_major(a, k), Mat::row_major(b, n), c, false)
 }
 
-type Candidate = (&'static str, fn(usize, usize, usize, &[f32], &[f32], &mut [f32]));
-
-const CANDIDATES: [Candidate; 3] =
-    [("gemm", gemm_crate), ("matrixmultiply", matrixmultiply_crate), ("graphc_sgemm", runtime_sgemm)];
-
-fn bench(c: &mut Criterion) {
-    for (m, k, n) in SHAPES {
-        let mut group = c.benchmark_group(format!("sgemm_{m}x{k}x{n}"));
-        group.throughput(Throughput::Elements(2 * (m * k * n) as u64));
-        let (a, b) = (filled(m * k, 1), filled(k * n, 2));
-        let mut out = vec![0.0; m * n];
-        for (name, f) in CANDIDATES {
-            group.bench_function(BenchmarkId::from_parameter(name), |bench| {
-                bench.iter(|| f(m, k, n, black_box(&a), black_box(&b), &mut out))
-            });
-        }
-        group.finish();
+/// Seconds of the fastest of the repetitions that fit in about half a second (at least three).
+fn best_time(mut f: impl FnMut()) -> f64 {
+    f();
+    let (budget, mut best, mut runs) = (Instant::now(), f64::INFINITY, 0);
+    while runs < 3 || (budget.elapsed() < Duration::from_millis(500) && runs < 1000) {
+        let start = Instant::now();
+        f();
+        best = best.min(start.elapsed().as_secs_f64());
+        runs += 1;
     }
+    best
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    targets = bench
+type Candidate = (String, Box<dyn Fn(usize, usize, usize, &[f32], &[f32], &mut [f32])>);
+
+fn candidates() -> Vec<Candidate> {
+    let mut list: Vec<Candidate> = Isa::supported()
+        .into_iter()
+        .map(|isa| (format!("graphc-{}", isa.name()), Box::new(graphc(isa)) as _))
+        .collect();
+    list.push(("gemm-crate".into(), Box::new(gemm_crate)));
+    list.push(("matrixmultiply".into(), Box::new(matrixmultiply_crate)));
+    list
 }
 
 fn main() {
-    #[cfg(target_arch = "x86_64")]
-    println!(
-        "CPU features: avx2={} fma={} avx512f={}",
-        is_x86_feature_detected!("avx2"),
-        is_x86_feature_detected!("fma"),
-        is_x86_feature_detected!("avx512f")
-    );
-    println!(
-        "threads: rayon {}, MATMUL_NUM_THREADS={}",
-        rayon::current_num_threads(),
-        std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "unset (physical cores)".into())
-    );
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let json = args.iter().any(|a| a == "--json");
+    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let chosen: Vec<Candidate> = candidates()
+        .into_iter()
+        .filter(|(name, _)| names.is_empty() || names.iter().any(|n| name.starts_with(n.as_str())))
+        .collect();
+    if !json {
+        #[cfg(target_arch = "x86_64")]
+        println!(
+            "CPU features: avx2={} fma={} avx512f={}; graphc uses {}",
+            is_x86_feature_detected!("avx2"),
+            is_x86_feature_detected!("fma"),
+            is_x86_feature_detected!("avx512f"),
+            Isa::best().name()
+        );
+        println!(
+            "threads: rayon {}, MATMUL_NUM_THREADS={}",
+            rayon::current_num_threads(),
+            std::env::var("MATMUL_NUM_THREADS").unwrap_or_else(|_| "unset (physical cores)".into())
+        );
+        println!("{:<16} {:>18}", "GFLOP/s", "m×k×n");
+    }
+    for (m, k, n) in SHAPES {
+        let (a, b) = (filled(m * k, 1), filled(k * n, 2));
+        let mut out = vec![0.0; m * n];
+        for (name, f) in &chosen {
+            let seconds = best_time(|| f(m, k, n, black_box(&a), black_box(&b), &mut out));
+            let gflops = 2.0 * (m * k * n) as f64 / seconds / 1e9;
+            if json {
+                println!(r#"{{"name": "{name}", "m": {m}, "k": {k}, "n": {n}, "gflops": {gflops:.1}}}"#);
+            } else {
+                println!("{name:<16} {:>18} {gflops:>8.1}", format!("{m}×{k}×{n}"));
+            }
+        }
+    }
 }

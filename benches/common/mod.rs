@@ -1,5 +1,6 @@
 //! What the training benchmarks share: a model file's training programs (every solver phase at
-//! the default passes), a filled state and synthetic feeds, and one training iteration.
+//! the default passes), a filled state and synthetic feeds, one training iteration, and the
+//! model's generator.
 
 use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
@@ -16,6 +17,8 @@ pub struct Model {
     /// The parameters and optimizer state.
     pub state: State,
     draw: u64,
+    compiled: graphc::Compiled,
+    batch: Option<usize>,
 }
 
 impl Model {
@@ -41,7 +44,7 @@ impl Model {
                 (program, steps, feeds)
             })
             .collect();
-        Model { phases, state, draw: 0 }
+        Model { phases, state, draw: 0, compiled, batch }
     }
 
     /// Images read from the data per iteration (for GANs, the discriminator's real batches).
@@ -57,5 +60,15 @@ impl Model {
                 program.run(&mut self.state, feeds, &NoiseKey { seed: 1, draw: self.draw }).expect("runs");
             }
         }
+    }
+
+    /// The generation program of the model's `generate` block (its TEST graph, with the file's
+    /// batch or the one this model was loaded with), reading this model's state.
+    #[allow(dead_code)] // Used by peer_step only; each bench compiles this module on its own.
+    pub fn generator(&self) -> graphc::train::sample::Generator {
+        let test =
+            build::build(&self.compiled.net, &build::BuildOptions { phase: NetPhase::Test, batch_size: self.batch })
+                .expect("builds the TEST graph");
+        graphc::train::sample::Generator::new(&self.compiled, &test, &[]).expect("the model generates images")
     }
 }

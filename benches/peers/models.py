@@ -3,8 +3,11 @@
 Same architectures, initial-value distributions, losses, optimizers and per-iteration schedule as
 graphs/vae.g, graphs/dcgan.g and graphs/infogan.g (see the comments in those files); only what
 affects speed matters here, not matching numbers. Usage:
-    python benches/peers/models.py MODEL BATCH STEPS THREADS
-prints one JSON line: {"model", "batch", "threads", "images_per_sec"}.
+    python benches/peers/models.py MODEL BATCH STEPS THREADS [train|generate]
+prints one JSON line: {"model", "mode", "batch", "threads", "images_per_sec"}. `generate` times
+the generator alone (the VAE's decoder on prior samples), without gradients, with the
+normalization graphc's TEST graph uses: running statistics for DC-GAN, batch statistics for
+InfoGAN (its graph file samples so, as openai/InfoGAN does).
 """
 
 import json
@@ -50,7 +53,10 @@ def vae(batch):
         ce = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / batch
         minimize(opt, ce + kl)
 
-    return step, 1
+    def generate():
+        return torch.sigmoid(dec(torch.randn(batch, 30)))
+
+    return step, generate
 
 
 def dcgan(batch):
@@ -84,7 +90,13 @@ def dcgan(batch):
         minimize(opt_g, g_loss)
         d.requires_grad_(True)
 
-    return step, 1
+    def generate():
+        g.eval()
+        images = g(noise())
+        g.train()
+        return images
+
+    return step, generate
 
 
 def infogan(batch):
@@ -142,7 +154,10 @@ def infogan(batch):
         for m in dq:
             m.requires_grad_(True)
 
-    return step, 1
+    def generate():
+        return g(latent()[0])
+
+    return step, generate
 
 
 MODELS = {"vae": vae, "dcgan": dcgan, "infogan": infogan}
@@ -150,17 +165,24 @@ MODELS = {"vae": vae, "dcgan": dcgan, "infogan": infogan}
 
 def main():
     model, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    mode = sys.argv[5] if len(sys.argv) > 5 else "train"
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(1)
-    step, _ = MODELS[model](batch)
-    images = torch.randint(0, 256, (batch, 1, 28, 28)).float()
-    step(images)  # warm-up
+    step, generate = MODELS[model](batch)
+    if mode == "train":
+        images = torch.randint(0, 256, (batch, 1, 28, 28)).float()
+        run = lambda: step(images)  # noqa: E731
+    else:
+        def run():
+            with torch.no_grad():
+                generate()
+    run()  # warm-up
     started = time.perf_counter()
     for _ in range(steps):
-        step(images)
+        run()
     elapsed = time.perf_counter() - started
-    print(json.dumps({"model": model, "batch": batch, "threads": threads,
+    print(json.dumps({"model": model, "mode": mode, "batch": batch, "threads": threads,
                       "images_per_sec": round(batch * steps / elapsed, 1)}))
 
 

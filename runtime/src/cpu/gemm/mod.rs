@@ -1,0 +1,254 @@
+//! The one matrix product every kernel goes through: a packed, blocked GEMM with micro-kernels
+//! for AVX-512, AVX2+FMA and a portable fallback, chosen at run time ([`Isa::best`]).
+//!
+//! The loop nest is the classic one (Goto and van de Geijn): the k axis is cut into [`KC`]-deep
+//! slices; for each slice a block of B (`KC`×up to [`NC`] columns) and of A ([`MC`] rows×`KC`) is
+//! packed into panels, and the micro-kernel computes C tile by tile, the B panel staying in L1
+//! while the A block streams from L2. Output blocks are independent tasks on the rayon pool.
+//!
+//! Every element of C is one fused multiply-add chain over k in increasing order, cut at the same
+//! multiples of [`KC`] whatever the blocking of m and n, so results are bit-identical for any
+//! thread count and any task split.
+
+mod kernels;
+mod pack;
+
+use kernels::{MicroKernel, Portable, Tile};
+use pack::{pack, AlignedScratch};
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// Depth of one k slice: a 32-column B panel of this depth is 32 KiB, within L1.
+const KC: usize = 256;
+/// Rows of A packed at once (rounded down to whole micro-panels): 240 KiB, within L2. Covering
+/// the models' 128-row products in one block measured 10% faster than 120 rows (which repacks B).
+const MC: usize = 240;
+/// The widest block of B one task packs.
+const NC: usize = 1024;
+/// Multiply-adds below which a product runs on the calling thread, and the least work a task
+/// gets: splitting smaller products costs more in scheduling than it saves.
+const MIN_TASK_MACS: usize = 1 << 20;
+
+/// A read-only strided matrix operand: element (i, j) is `data[i·row_stride + j·col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Mat<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Distance between consecutive rows.
+    pub row_stride: usize,
+    /// Distance between consecutive columns.
+    pub col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A contiguous row-major matrix with `cols` columns.
+    pub fn row_major(data: &'a [f32], cols: usize) -> Self {
+        Mat { data, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The same storage read as the transposed matrix.
+    pub fn t(self) -> Self {
+        Mat { data: self.data, row_stride: self.col_stride, col_stride: self.row_stride }
+    }
+
+    /// Whether every element of a `rows`×`cols` matrix lies inside `data` (and the strides fit in
+    /// `isize`).
+    fn covers(&self, rows: usize, cols: usize) -> bool {
+        let max_stride = isize::MAX as usize;
+        if self.row_stride > max_stride || self.col_stride > max_stride {
+            return false;
+        }
+        if rows == 0 || cols == 0 {
+            return true;
+        }
+        let last = (rows - 1).checked_mul(self.row_stride).zip((cols - 1).checked_mul(self.col_stride));
+        matches!(last, Some((r, c)) if r.checked_add(c).is_some_and(|i| i < self.data.len()))
+    }
+}
+
+/// The micro-kernel families, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// 12×32 tiles in zmm registers (AVX-512F).
+    Avx512,
+    /// 6×16 tiles in ymm registers (AVX2 and FMA).
+    Avx2,
+    /// 4×16 tiles in plain arrays, vectorized by the compiler for the build's baseline.
+    Portable,
+}
+
+impl Isa {
+    /// Whether this CPU can run the family.
+    pub fn is_supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx512 | Isa::Avx2 => false,
+            Isa::Portable => true,
+        }
+    }
+
+    /// Every family this CPU can run, best first.
+    pub fn supported() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|isa| isa.is_supported()).collect()
+    }
+
+    /// The best family this CPU runs, detected once.
+    pub fn best() -> Isa {
+        static BEST: OnceLock<Isa> = OnceLock::new();
+        *BEST.get_or_init(|| Isa::supported()[0])
+    }
+
+    /// The name benchmarks print, with the tile shape.
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => kernels::Avx512::NAME,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => kernels::Avx2::NAME,
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx512 => "avx512f",
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 => "avx2+fma",
+            Isa::Portable => Portable::NAME,
+        }
+    }
+}
+
+/// `c = a·b` (or `c += a·b` when `accumulate`), with `a` m×k, `b` k×n and `c` a contiguous
+/// row-major m×n matrix, on the best micro-kernel this CPU runs.
+///
+/// # Panics
+/// If an operand's storage is too small for its shape and strides.
+pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
+    sgemm_with(Isa::best(), m, n, k, a, b, c, accumulate)
+}
+
+/// [`sgemm`] on a chosen micro-kernel family (for tests and benchmarks).
+///
+/// # Panics
+/// If an operand's storage is too small for its shape and strides, or the CPU does not support
+/// `isa`.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_with(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
+    assert!(a.covers(m, k) && b.covers(k, n) && c.len() >= m * n, "sgemm operands too small for {m}×{k}·{k}×{n}");
+    assert!(isa.is_supported(), "this CPU does not support the {} GEMM kernels", isa.name());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let product = Product { m, n, k, a, b, c: OutPtr(c.as_mut_ptr()), accumulate };
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => product.run::<kernels::Avx512>(),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => product.run::<kernels::Avx2>(),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx512 | Isa::Avx2 => unreachable!("checked by is_supported"),
+        Isa::Portable => product.run::<Portable>(),
+    }
+}
+
+/// C's storage, shared by tasks that write disjoint blocks of it.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: tasks write pairwise disjoint blocks of C (see `Product::run`), and the pointer outlives
+// them: `sgemm_with` borrows C mutably until every task has finished.
+unsafe impl Send for OutPtr {}
+// SAFETY: as for Send.
+unsafe impl Sync for OutPtr {}
+
+/// One checked product: the operands and where the result goes.
+#[derive(Clone, Copy)]
+struct Product<'a> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'a>,
+    b: Mat<'a>,
+    c: OutPtr,
+    accumulate: bool,
+}
+
+thread_local! {
+    /// Each thread's packing buffers (A block, B block), reused so that a product allocates
+    /// nothing once a step has run.
+    static PACKED: RefCell<(AlignedScratch, AlignedScratch)> = RefCell::default();
+}
+
+impl Product<'_> {
+    /// Splits C into blocks of whole micro-panels, as many as keep every thread busy (a multiple
+    /// of the pool size when there are few) but no smaller than [`MIN_TASK_MACS`], and runs them.
+    fn run<K: MicroKernel>(self) {
+        let row_panels = self.m.div_ceil(K::MR);
+        let row_blocks = row_panels.div_ceil((MC / K::MR).max(1));
+        let col_panels = self.n.div_ceil(K::NR);
+        let by_work = (self.m * self.n * self.k / MIN_TASK_MACS).max(1);
+        let threads = rayon::current_num_threads();
+        let mut col_blocks = col_panels.div_ceil(NC / K::NR);
+        if row_blocks * col_blocks < by_work.min(4 * threads) {
+            let wanted = (row_blocks * col_blocks).div_ceil(threads) * threads;
+            col_blocks = wanted.min(by_work).div_ceil(row_blocks);
+        }
+        // Blocks of nearly equal numbers of whole micro-panels.
+        let rows_per_block = row_panels.div_ceil(row_blocks) * K::MR;
+        let cols_per_block = col_panels.div_ceil(col_blocks.clamp(1, col_panels)) * K::NR;
+        let row_blocks = self.m.div_ceil(rows_per_block);
+        let tasks = row_blocks * self.n.div_ceil(cols_per_block);
+        let block = |t: usize| {
+            let (rb, cb) = (t % row_blocks, t / row_blocks);
+            let rows = rb * rows_per_block..self.m.min((rb + 1) * rows_per_block);
+            let cols = cb * cols_per_block..self.n.min((cb + 1) * cols_per_block);
+            self.block::<K>(rows, cols);
+        };
+        if tasks == 1 {
+            block(0);
+        } else {
+            (0..tasks).into_par_iter().for_each(block);
+        }
+    }
+
+    /// C[rows, cols] (+)= A[rows, :]·B[:, cols], slice by slice of k.
+    fn block<K: MicroKernel>(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) {
+        // Taken out of the thread-local (and put back after), so that a task stolen while this one
+        // runs cannot find the buffers borrowed.
+        let (mut a_scratch, mut b_scratch) = PACKED.take();
+        let (row_panels, col_panels) = (rows.len().div_ceil(K::MR), cols.len().div_ceil(K::NR));
+        for k0 in (0..self.k).step_by(KC) {
+            let ks = k0..self.k.min(k0 + KC);
+            let depth = ks.len();
+            let packed_a = a_scratch.slice(row_panels * K::MR * depth);
+            let packed_b = b_scratch.slice(col_panels * K::NR * depth);
+            pack(self.b, ks.clone(), cols.clone(), K::NR, packed_b);
+            pack(self.a.t(), ks, rows.clone(), K::MR, packed_a);
+            for (jp, b_panel) in packed_b.chunks_exact(K::NR * depth).enumerate() {
+                let j = cols.start + jp * K::NR;
+                for (ip, a_panel) in packed_a.chunks_exact(K::MR * depth).enumerate() {
+                    let i = rows.start + ip * K::MR;
+                    let tile = Tile {
+                        // SAFETY: (i, j) lies inside C: i < m and j < n.
+                        c: unsafe { self.c.0.add(i * self.n + j) },
+                        ldc: self.n,
+                        rows: K::MR.min(rows.end - i),
+                        cols: K::NR.min(cols.end - j),
+                        accumulate: self.accumulate || k0 > 0,
+                    };
+                    // SAFETY: the panels hold depth·MR and depth·NR values; the tile lies inside
+                    // this task's block of C, which no other task writes; `sgemm_with` checked
+                    // that the CPU runs K's instructions.
+                    unsafe { K::tile(depth, a_panel.as_ptr(), b_panel.as_ptr(), tile) };
+                }
+            }
+        }
+        PACKED.set((a_scratch, b_scratch));
+    }
+}

@@ -1,0 +1,131 @@
+//! The packed GEMM against an f64 reference, on every micro-kernel family this CPU runs: tile
+//! edges in m, n and k (sizes around the tile shapes and the k slice), strided and transposed
+//! operands, accumulation; and bit-identical results for any thread count.
+
+use graphc_runtime::cpu::gemm::{sgemm, sgemm_with, Isa, Mat};
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, salt: u64) -> Vec<f32> {
+    let mut state = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Element (i, j) of a strided operand.
+fn at(x: &Mat, i: usize, j: usize) -> f32 {
+    x.data[i * x.row_stride + j * x.col_stride]
+}
+
+/// Checks `got` = `start` (+) a·b element by element against an f64 sum, within a bound that
+/// grows with the sum of |a·b| terms (f32 rounding of a k-term chain).
+#[allow(clippy::too_many_arguments)]
+fn check(m: usize, n: usize, k: usize, a: &Mat, b: &Mat, start: &[f32], got: &[f32], accumulate: bool, what: &str) {
+    for i in 0..m {
+        for j in 0..n {
+            let terms = (0..k).map(|l| at(a, i, l) as f64 * at(b, l, j) as f64);
+            let (sum, magnitude) = terms.fold((0.0, 0.0), |(s, m), t| (s + t, m + t.abs()));
+            let base = if accumulate { start[i * n + j] as f64 } else { 0.0 };
+            let want = base + sum;
+            let error = (got[i * n + j] as f64 - want).abs();
+            assert!(
+                error <= 1e-6 * (magnitude + base.abs()) + 1e-30,
+                "{what}: C[{i}][{j}] = {} but the f64 sum is {want} ({m}×{k}·{k}×{n}, accumulate {accumulate})",
+                got[i * n + j]
+            );
+        }
+    }
+}
+
+#[test]
+fn every_kernel_matches_the_reference_across_tile_edges() {
+    let shapes = [
+        (1, 1, 1),
+        (1, 100, 37),
+        (5, 7, 3),
+        (12, 32, 256),
+        (13, 33, 257),
+        (25, 17, 300),
+        (6, 16, 1),
+        (241, 65, 40),
+        (64, 100, 600),
+        (7, 500, 12),
+    ];
+    for isa in Isa::supported() {
+        for (m, n, k) in shapes {
+            let (a_data, b_data) = (values(m * k, 1), values(k * n, 2));
+            let (a, b) = (Mat::row_major(&a_data, k), Mat::row_major(&b_data, n));
+            let start = values(m * n, 3);
+            for accumulate in [false, true] {
+                let mut c = start.clone();
+                sgemm_with(isa, m, n, k, a, b, &mut c, accumulate);
+                check(m, n, k, &a, &b, &start, &c, accumulate, isa.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn strided_and_transposed_operands() {
+    let (m, n, k) = (29, 45, 70);
+    // A stored transposed (k×m), B as every other column of a wider matrix with padded rows.
+    let a_t = values(k * m, 4);
+    let a = Mat::row_major(&a_t, m).t();
+    let b_wide = values(k * (2 * n + 3), 5);
+    let b = Mat { data: &b_wide, row_stride: 2 * n + 3, col_stride: 2 };
+    // And B stored transposed (n×k).
+    let b_t = values(n * k, 6);
+    let b_transposed = Mat::row_major(&b_t, k).t();
+    for isa in Isa::supported() {
+        for b in [b, b_transposed] {
+            let mut c = vec![f32::NAN; m * n];
+            sgemm_with(isa, m, n, k, a, b, &mut c, false);
+            check(m, n, k, &a, &b, &[], &c, false, isa.name());
+        }
+    }
+}
+
+#[test]
+fn bit_identical_for_any_thread_count() {
+    // Large enough to be split into many tasks (and several k slices).
+    let (m, n, k) = (250, 1100, 600);
+    let (a_data, b_data) = (values(m * k, 7), values(k * n, 8));
+    let product = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut c = vec![0.0; m * n];
+        pool.install(|| sgemm(m, n, k, Mat::row_major(&a_data, k), Mat::row_major(&b_data, n), &mut c, false));
+        c
+    };
+    let one = product(1);
+    for threads in [2, 3, 5] {
+        assert!(product(threads).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads} threads");
+    }
+}
+
+#[test]
+fn empty_products() {
+    let mut c = vec![5.0; 6];
+    sgemm(2, 3, 0, Mat::row_major(&[], 0), Mat::row_major(&[], 3), &mut c, true);
+    assert_eq!(c, [5.0; 6], "k = 0 accumulates nothing");
+    sgemm(2, 3, 0, Mat::row_major(&[], 0), Mat::row_major(&[], 3), &mut c, false);
+    assert_eq!(c, [0.0; 6], "k = 0 overwrites with zeros");
+    sgemm(0, 3, 4, Mat::row_major(&[], 4), Mat::row_major(&[0.0; 12], 3), &mut [], false);
+}
+
+#[test]
+#[should_panic(expected = "sgemm operands too small")]
+fn undersized_operands_are_refused() {
+    sgemm(2, 2, 2, Mat::row_major(&[1.0; 3], 2), Mat::row_major(&[1.0; 4], 2), &mut [0.0; 4], false);
+}
+
+#[test]
+fn the_best_kernel_is_supported_and_listed_first() {
+    let supported = Isa::supported();
+    assert_eq!(supported[0], Isa::best());
+    assert!(supported.contains(&Isa::Portable));
+}
