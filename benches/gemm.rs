@@ -12,10 +12,12 @@
 use graphc_runtime::cpu::gemm::{sgemm_with, Isa, Mat};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-/// (m, k, n): the fully-connected layers, a square reference and the batched im2col products of
-/// the convolution models (64×(1·4·4)×(128·14·14) and 128×(64·4·4)×(128·7·7), the latter also
-/// the fully-connected 128×1024×6272).
-pub const SHAPES: [(usize, usize, usize); 8] = [
+/// (m, k, n): the fully-connected layers, a square reference, the batched im2col products of
+/// InfoGAN's convolutions (64×(1·4·4)×(128·14·14) and 128×(64·4·4)×(128·7·7), the latter also
+/// the fully-connected 128×1024×6272), and one image's products in DC-GAN's convolutions (the
+/// generator's 5×5 layer 64×(128·25)×(14·14), the discriminator's 128×(64·25)×(10·10); the
+/// convolution kernels run these per image group, on one thread each).
+pub const SHAPES: [(usize, usize, usize); 10] = [
     (100, 784, 1000),
     (100, 1000, 500),
     (128, 74, 1024),
@@ -24,6 +26,8 @@ pub const SHAPES: [(usize, usize, usize); 8] = [
     (128, 784, 1024),
     (64, 4 * 4, 128 * 14 * 14),
     (128, 64 * 4 * 4, 128 * 7 * 7),
+    (64, 128 * 25, 14 * 14),
+    (128, 64 * 25, 10 * 10),
 ];
 
 /// A deterministic, non-trivial matrix of `len` elements.

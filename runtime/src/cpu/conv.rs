@@ -7,6 +7,7 @@
 
 use super::gemm::{sgemm, Mat};
 use super::im2col::ConvGeom;
+use super::par::copy_short;
 use super::View;
 use crate::ops::ConvAttrs;
 use rayon::prelude::*;
@@ -40,7 +41,7 @@ fn side_by_side(images: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     let ld = images.len() / rows;
     for (b, image) in images.chunks(rows * cols).enumerate() {
         for (r, src) in image.chunks(cols).enumerate() {
-            out[r * ld + b * cols..][..cols].copy_from_slice(src);
+            copy_short(&mut out[r * ld + b * cols..][..cols], src);
         }
     }
 }
@@ -50,7 +51,7 @@ fn split_images(matrix: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     let ld = matrix.len() / rows;
     for (b, image) in out.chunks_mut(rows * cols).enumerate() {
         for (r, dst) in image.chunks_mut(cols).enumerate() {
-            dst.copy_from_slice(&matrix[r * ld + b * cols..][..cols]);
+            copy_short(dst, &matrix[r * ld + b * cols..][..cols]);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! where it overlaps the padding), so that the convolution is `W · cols`; `col2im` is its adjoint,
 //! adding each column back into the image.
 
+use super::par::copy_short;
 use std::ops::Range;
 
 /// The geometry of one convolution, from its input's point of view.
@@ -82,7 +83,7 @@ impl ConvGeom {
             let dst = &mut cols[col..col + len];
             match source {
                 None => dst.fill(0.0),
-                Some(img) if sw == 1 => dst.copy_from_slice(&image[img..img + len]),
+                Some(img) if sw == 1 => copy_short(dst, &image[img..img + len]),
                 Some(img) => dst.iter_mut().enumerate().for_each(|(t, d)| *d = image[img + t * sw]),
             }
         });

@@ -8,8 +8,10 @@
 //! library call.
 //!
 //! `rows` (at most MR) selects a kernel compiled for exactly that many rows, so a thin product
-//! (one output channel, say) does not pay for a full tile; `cols` below NR stores through a
-//! stack tile. Padding rows and columns of the packed panels are zeros.
+//! (one output channel, say) does not pay for a full tile, and `cols` at most NR/2 one that
+//! computes half the columns (a 100-column product wastes 12 of 112 columns, not 28 of 128);
+//! a partial width stores through a stack tile. Padding rows and columns of the packed panels are
+//! zeros.
 
 /// One output tile: where it goes and how.
 #[derive(Clone, Copy)]
@@ -62,13 +64,15 @@ unsafe fn store_partial(acc: &[f32], nr: usize, tile: Tile) {
     }
 }
 
-/// Calls `$tile::<R>` for R = `$rows`, one arm per possible row count, so that each row count
-/// has its own fully unrolled kernel.
-macro_rules! dispatch_rows {
-    ($rows:expr, $tile:ident, [$($r:literal)+], $args:tt) => {
-        match $rows {
-            $($r => $tile::<$r> $args,)+
-            rows => unreachable!("a tile has 1..=MR rows, got {rows}"),
+/// Calls `$tile::<R, W>` for R = `$rows` and W = 1 when the tile has at most half of NR
+/// columns, else 2: one arm per row count and width, so that each has its own fully unrolled
+/// kernel, and neither a short last row panel nor a narrow last column panel computes padding.
+macro_rules! dispatch {
+    ($tile:ident, [$($r:literal)+], $nr:expr, ($kc:expr, $a:expr, $b:expr, $t:expr)) => {
+        match ($t.rows, $t.cols <= $nr / 2) {
+            $(($r, true) => $tile::<$r, 1>($kc, $a, $b, $t),)+
+            $(($r, false) => $tile::<$r, 2>($kc, $a, $b, $t),)+
+            (rows, _) => unreachable!("a tile has 1..=MR rows, got {rows}"),
         }
     };
 }
@@ -83,22 +87,22 @@ impl MicroKernel for Portable {
 
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
         // SAFETY: forwarded contract.
-        unsafe { dispatch_rows!(tile.rows, portable_tile, [1 2 3 4], (kc, a, b, tile)) }
+        unsafe { dispatch!(portable_tile, [1 2 3 4], Portable::NR, (kc, a, b, tile)) }
     }
 }
 
-/// [`Portable`]'s tile for exactly `R` rows.
+/// [`Portable`]'s tile for exactly `R` rows and `W` halves of NR columns.
 ///
 /// # Safety
-/// As [`MicroKernel::tile`].
-unsafe fn portable_tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+/// As [`MicroKernel::tile`], with at most W·NR/2 columns.
+unsafe fn portable_tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
     const NR: usize = Portable::NR;
     // SAFETY: the caller's contract: a holds kc·MR values, b kc·NR.
     let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * Portable::MR), std::slice::from_raw_parts(b, kc * NR)) };
     let mut acc = [[0.0f32; NR]; R];
     for (ap, bp) in a.chunks_exact(Portable::MR).zip(b.chunks_exact(NR)) {
         for r in 0..R {
-            for j in 0..NR {
+            for j in 0..W * NR / 2 {
                 acc[r][j] += ap[r] * bp[j];
             }
         }
@@ -125,52 +129,47 @@ mod x86 {
 
         unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
             // SAFETY: forwarded contract (the CPU has AVX-512F).
-            unsafe { dispatch_rows!(tile.rows, avx512_tile, [1 2 3 4 5 6 7 8 9 10 11 12], (kc, a, b, tile)) }
+            unsafe { dispatch!(avx512_tile, [1 2 3 4 5 6 7 8 9 10 11 12], Avx512::NR, (kc, a, b, tile)) }
         }
     }
 
-    /// [`Avx512`]'s tile for exactly `R` rows.
+    /// [`Avx512`]'s tile for exactly `R` rows and `W` vectors of 16 columns.
     ///
     /// # Safety
-    /// As [`MicroKernel::tile`].
+    /// As [`MicroKernel::tile`], with at most W·16 columns.
     #[target_feature(enable = "avx512f")]
-    unsafe fn avx512_tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+    unsafe fn avx512_tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
         const MR: usize = Avx512::MR;
         const NR: usize = Avx512::NR;
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let mut acc = [[_mm512_setzero_ps(); W]; R];
         // SAFETY: every offset stays below kc·MR for a and kc·NR for b (the caller's contract).
         unsafe {
             for p in 0..kc {
-                let b0 = _mm512_loadu_ps(b.add(p * NR));
-                let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+                let panel: [_; W] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(p * NR + v * 16)));
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let ar = _mm512_set1_ps(*a.add(p * MR + r));
-                    acc[0] = _mm512_fmadd_ps(ar, b0, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(ar, b1, acc[1]);
+                    for (acc, b) in acc.iter_mut().zip(panel) {
+                        *acc = _mm512_fmadd_ps(ar, b, *acc);
+                    }
                 }
             }
         }
-        if tile.cols == NR {
+        if tile.cols == W * 16 {
             for (r, acc) in acc.iter().enumerate() {
-                // SAFETY: row r of the tile holds NR = cols writable values.
-                unsafe {
-                    let c = tile.c.add(r * tile.ldc);
-                    let (mut v0, mut v1) = (acc[0], acc[1]);
-                    if tile.accumulate {
-                        v0 = _mm512_add_ps(_mm512_loadu_ps(c), v0);
-                        v1 = _mm512_add_ps(_mm512_loadu_ps(c.add(16)), v1);
+                for (v, &sum) in acc.iter().enumerate() {
+                    // SAFETY: row r of the tile holds W·16 = cols writable values.
+                    unsafe {
+                        let c = tile.c.add(r * tile.ldc + v * 16);
+                        _mm512_storeu_ps(c, if tile.accumulate { _mm512_add_ps(_mm512_loadu_ps(c), sum) } else { sum });
                     }
-                    _mm512_storeu_ps(c, v0);
-                    _mm512_storeu_ps(c.add(16), v1);
                 }
             }
         } else {
             let mut spill = [[0.0f32; NR]; R];
             for (row, acc) in spill.iter_mut().zip(&acc) {
-                // SAFETY: each row has room for two vectors of 16.
-                unsafe {
-                    _mm512_storeu_ps(row.as_mut_ptr(), acc[0]);
-                    _mm512_storeu_ps(row.as_mut_ptr().add(16), acc[1]);
+                for (v, &sum) in acc.iter().enumerate() {
+                    // SAFETY: each row has room for W ≤ 2 vectors of 16.
+                    unsafe { _mm512_storeu_ps(row.as_mut_ptr().add(v * 16), sum) };
                 }
             }
             // SAFETY: forwarded contract.
@@ -188,52 +187,47 @@ mod x86 {
 
         unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
             // SAFETY: forwarded contract (the CPU has AVX2 and FMA).
-            unsafe { dispatch_rows!(tile.rows, avx2_tile, [1 2 3 4 5 6], (kc, a, b, tile)) }
+            unsafe { dispatch!(avx2_tile, [1 2 3 4 5 6], Avx2::NR, (kc, a, b, tile)) }
         }
     }
 
-    /// [`Avx2`]'s tile for exactly `R` rows.
+    /// [`Avx2`]'s tile for exactly `R` rows and `W` vectors of 8 columns.
     ///
     /// # Safety
-    /// As [`MicroKernel::tile`].
+    /// As [`MicroKernel::tile`], with at most W·8 columns.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2_tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+    unsafe fn avx2_tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
         const MR: usize = Avx2::MR;
         const NR: usize = Avx2::NR;
-        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        let mut acc = [[_mm256_setzero_ps(); W]; R];
         // SAFETY: every offset stays below kc·MR for a and kc·NR for b (the caller's contract).
         unsafe {
             for p in 0..kc {
-                let b0 = _mm256_loadu_ps(b.add(p * NR));
-                let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
+                let panel: [_; W] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(p * NR + v * 8)));
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let ar = _mm256_broadcast_ss(&*a.add(p * MR + r));
-                    acc[0] = _mm256_fmadd_ps(ar, b0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(ar, b1, acc[1]);
+                    for (acc, b) in acc.iter_mut().zip(panel) {
+                        *acc = _mm256_fmadd_ps(ar, b, *acc);
+                    }
                 }
             }
         }
-        if tile.cols == NR {
+        if tile.cols == W * 8 {
             for (r, acc) in acc.iter().enumerate() {
-                // SAFETY: row r of the tile holds NR = cols writable values.
-                unsafe {
-                    let c = tile.c.add(r * tile.ldc);
-                    let (mut v0, mut v1) = (acc[0], acc[1]);
-                    if tile.accumulate {
-                        v0 = _mm256_add_ps(_mm256_loadu_ps(c), v0);
-                        v1 = _mm256_add_ps(_mm256_loadu_ps(c.add(8)), v1);
+                for (v, &sum) in acc.iter().enumerate() {
+                    // SAFETY: row r of the tile holds W·8 = cols writable values.
+                    unsafe {
+                        let c = tile.c.add(r * tile.ldc + v * 8);
+                        _mm256_storeu_ps(c, if tile.accumulate { _mm256_add_ps(_mm256_loadu_ps(c), sum) } else { sum });
                     }
-                    _mm256_storeu_ps(c, v0);
-                    _mm256_storeu_ps(c.add(8), v1);
                 }
             }
         } else {
             let mut spill = [[0.0f32; NR]; R];
             for (row, acc) in spill.iter_mut().zip(&acc) {
-                // SAFETY: each row has room for two vectors of 8.
-                unsafe {
-                    _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
-                    _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
+                for (v, &sum) in acc.iter().enumerate() {
+                    // SAFETY: each row has room for W ≤ 2 vectors of 8.
+                    unsafe { _mm256_storeu_ps(row.as_mut_ptr().add(v * 8), sum) };
                 }
             }
             // SAFETY: forwarded contract.

@@ -4,6 +4,7 @@
 //! zero past the block's last column.
 
 use super::Mat;
+use crate::cpu::par::copy_short;
 use std::ops::Range;
 
 /// The cache-line size the packed panels are aligned to.
@@ -39,12 +40,12 @@ pub(super) fn pack(x: Mat, ks: Range<usize>, cols: Range<usize>, width: usize, d
         if x.col_stride == 1 {
             // Rows of X are contiguous: copy each k's run of `live` values.
             for (p, out) in ks.clone().zip(panel.chunks_exact_mut(width)) {
-                out[..live].copy_from_slice(&x.data[p * x.row_stride + first..][..live]);
+                copy_short(&mut out[..live], &x.data[p * x.row_stride + first..][..live]);
                 out[live..].fill(0.0);
             }
         } else {
-            // Columns of X are contiguous (or neither is): walk each column down k, eight columns
-            // at a time by 8×8 transposes where the CPU has AVX.
+            // Columns of X are contiguous (or neither is): walk each column down k, eight or four
+            // columns at a time by transposes where the CPU has AVX.
             let transposed = transpose_columns(x, ks.clone(), first, live, width, panel);
             for w in transposed..live {
                 let column = (first + w) * x.col_stride;
@@ -60,33 +61,62 @@ pub(super) fn pack(x: Mat, ks: Range<usize>, cols: Range<usize>, width: usize, d
 }
 
 /// Packs the first columns of a panel whose columns of X are contiguous (row stride 1) with 8×8
-/// transposes, eight columns at a time: the products of a batch by a transposed weight matrix
-/// spend a third of their time packing B column by column otherwise. Returns how many of the
-/// `live` columns it packed (a multiple of 8; 0 without AVX or with another row stride).
+/// and 4×4 transposes, eight or four columns at a time: column by column, packing had been a
+/// third of a small-batch product's time (B = transposed weights) and a sixth of a large one's
+/// (A, row-major). Returns how many of the `live` columns it packed (a multiple of 4; 0 without
+/// AVX or with another row stride).
 fn transpose_columns(x: Mat, ks: Range<usize>, first: usize, live: usize, width: usize, panel: &mut [f32]) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if x.row_stride == 1 && width.is_multiple_of(8) && std::arch::is_x86_feature_detected!("avx") {
-        let columns = live / 8 * 8;
+    if x.row_stride == 1 && std::arch::is_x86_feature_detected!("avx") {
         let depth = ks.len();
-        let blocks = depth / 8 * 8;
-        for w0 in (0..columns).step_by(8) {
-            let sources: [&[f32]; 8] =
-                std::array::from_fn(|r| &x.data[(first + w0 + r) * x.col_stride + ks.start..][..depth]);
-            for p0 in (0..blocks).step_by(8) {
-                // SAFETY: the CPU has AVX (checked above); each source holds `depth` ≥ p0 + 8
-                // values, and the panel rows p0..p0+8 hold `width` ≥ w0 + 8 values each.
-                unsafe { transpose8x8(&sources, p0, &mut panel[p0 * width + w0..], width) };
-            }
-            for p in blocks..depth {
-                for (r, source) in sources.iter().enumerate() {
-                    panel[p * width + w0 + r] = source[p];
+        let source = |w: usize| &x.data[(first + w) * x.col_stride + ks.start..][..depth];
+        let mut w0 = 0;
+        while w0 + 4 <= live {
+            let group = if w0 + 8 <= live { 8 } else { 4 };
+            let blocks = depth / group * group;
+            for p0 in (0..blocks).step_by(group) {
+                let out = &mut panel[p0 * width + w0..];
+                // SAFETY: the CPU has AVX (checked above); each source holds `depth` ≥ p0 + group
+                // values, and the panel rows p0..p0+group hold `width` ≥ w0 + group values each.
+                unsafe {
+                    if group == 8 {
+                        transpose8x8(&std::array::from_fn(|r| source(w0 + r)), p0, out, width)
+                    } else {
+                        transpose4x4(&std::array::from_fn(|r| source(w0 + r)), p0, out, width)
+                    }
                 }
             }
+            for p in blocks..depth {
+                for r in 0..group {
+                    panel[p * width + w0 + r] = source(w0 + r)[p];
+                }
+            }
+            w0 += group;
         }
-        return columns;
+        return w0;
     }
     let _ = (x, ks, first, live, width, panel);
     0
+}
+
+/// Writes `sources[r][p0 + t]` to `out[t·stride + r]` for r, t < 4.
+///
+/// # Safety
+/// Every source holds at least p0 + 4 values; `out` holds at least 3·stride + 4 values.
+#[cfg(target_arch = "x86_64")]
+unsafe fn transpose4x4(sources: &[&[f32]; 4], p0: usize, out: &mut [f32], stride: usize) {
+    use std::arch::x86_64::*;
+    assert!(sources.iter().all(|s| s.len() >= p0 + 4) && out.len() >= 3 * stride + 4);
+    // SAFETY: the assert above bounds every load and store; SSE is part of x86-64.
+    unsafe {
+        let row = |r: usize| _mm_loadu_ps(sources[r].as_ptr().add(p0));
+        let (t0, t1) = (_mm_unpacklo_ps(row(0), row(1)), _mm_unpackhi_ps(row(0), row(1)));
+        let (t2, t3) = (_mm_unpacklo_ps(row(2), row(3)), _mm_unpackhi_ps(row(2), row(3)));
+        let columns = [_mm_movelh_ps(t0, t2), _mm_movehl_ps(t2, t0), _mm_movelh_ps(t1, t3), _mm_movehl_ps(t3, t1)];
+        for (t, v) in columns.into_iter().enumerate() {
+            _mm_storeu_ps(out.as_mut_ptr().add(t * stride), v);
+        }
+    }
 }
 
 /// Writes `sources[r][p0 + t]` to `out[t·stride + r]` for r, t < 8.
