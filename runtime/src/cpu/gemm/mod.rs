@@ -29,6 +29,9 @@ const NC: usize = 1024;
 /// Multiply-adds below which a product runs on the calling thread, and the least work a task
 /// gets: splitting smaller products costs more in scheduling than it saves.
 const MIN_TASK_MACS: usize = 1 << 20;
+/// The cost of packing one row of A or one column of B, per unit of k, in multiply-adds: a
+/// packed value costs about a cycle, in which the micro-kernel does 16 multiply-adds.
+const PACK_COST: usize = 16;
 
 /// A read-only strided matrix operand: element (i, j) is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -186,22 +189,36 @@ thread_local! {
 }
 
 impl Product<'_> {
-    /// Splits C into blocks of whole micro-panels, as many as keep every thread busy (a multiple
-    /// of the pool size when there are few) but no smaller than [`MIN_TASK_MACS`], and runs them.
+    /// Splits C into blocks of whole micro-panels and runs them as tasks: of all splits at least
+    /// as fine as the cache blocking asks ([`MC`] rows, [`NC`] columns) into at most as many
+    /// blocks as there are [`MIN_TASK_MACS`] of work (and at most 8 per thread), the one that
+    /// finishes first on this pool, counting waves of tasks times the largest block's cost (its
+    /// multiply-adds and the packing of its rows and columns, [`PACK_COST`] each); the fewest
+    /// tasks among equals.
     fn run<K: MicroKernel>(self) {
-        let row_panels = self.m.div_ceil(K::MR);
-        let row_blocks = row_panels.div_ceil((MC / K::MR).max(1));
-        let col_panels = self.n.div_ceil(K::NR);
-        let by_work = (self.m * self.n * self.k / MIN_TASK_MACS).max(1);
-        let threads = rayon::current_num_threads();
-        let mut col_blocks = col_panels.div_ceil(NC / K::NR);
-        if row_blocks * col_blocks < by_work.min(4 * threads) {
-            let wanted = (row_blocks * col_blocks).div_ceil(threads) * threads;
-            col_blocks = wanted.min(by_work).div_ceil(row_blocks);
+        let (row_panels, col_panels) = (self.m.div_ceil(K::MR), self.n.div_ceil(K::NR));
+        let (min_rows, min_cols) = (row_panels.div_ceil((MC / K::MR).max(1)), col_panels.div_ceil(NC / K::NR));
+        let threads = rayon::current_num_threads().max(1);
+        let most_tasks = (self.m * self.n * self.k / MIN_TASK_MACS).clamp(1, 8 * threads);
+        let block_size =
+            |blocks: usize, panels: usize, width: usize, len: usize| (panels.div_ceil(blocks) * width).min(len);
+        let mut best = (usize::MAX, usize::MAX, min_rows, min_cols);
+        for row_blocks in min_rows..=row_panels.min(min_rows.max(most_tasks)) {
+            for col_blocks in min_cols..=col_panels.min(min_cols.max(most_tasks)) {
+                let tasks = row_blocks * col_blocks;
+                if tasks > most_tasks && tasks > min_rows * min_cols {
+                    continue;
+                }
+                let rows = block_size(row_blocks, row_panels, K::MR, self.m);
+                let cols = block_size(col_blocks, col_panels, K::NR, self.n);
+                let finish = tasks.div_ceil(threads) * (rows * cols + PACK_COST * (rows + cols));
+                best = best.min((finish, tasks, row_blocks, col_blocks));
+            }
         }
+        let (_, _, row_blocks, col_blocks) = best;
         // Blocks of nearly equal numbers of whole micro-panels.
         let rows_per_block = row_panels.div_ceil(row_blocks) * K::MR;
-        let cols_per_block = col_panels.div_ceil(col_blocks.clamp(1, col_panels)) * K::NR;
+        let cols_per_block = col_panels.div_ceil(col_blocks) * K::NR;
         let row_blocks = self.m.div_ceil(rows_per_block);
         let tasks = row_blocks * self.n.div_ceil(cols_per_block);
         let block = |t: usize| {
