@@ -83,7 +83,11 @@ for table in $tables; do
         ours=$(mktemp) theirs=$(mktemp)
         for round in 1 2; do
             RAYON_NUM_THREADS=$threads cargo bench --quiet --bench gemm -- --json graphc >> "$ours"
-            OPENBLAS_NUM_THREADS=$threads "$py" benches/peers/gemm.py >> "$theirs" 2> "$theirs.info"
+            shapes=$(python3 -c "import json, sys
+seen = dict.fromkeys(f\"{r['m']}x{r['k']}x{r['n']}\" for r in map(json.loads, open(sys.argv[1])))
+print(' '.join(seen))" "$ours")
+            # shellcheck disable=SC2086 # one argument per shape
+            OPENBLAS_NUM_THREADS=$threads "$py" benches/peers/gemm.py $shapes >> "$theirs" 2> "$theirs.info"
         done
         echo "GEMM, GFLOP/s (the better of two runs; numpy: $(head -1 "$theirs.info")):"
         echo

@@ -1,7 +1,8 @@
-"""numpy's GEMM (its bundled OpenBLAS) at the shapes benches/gemm.rs times, in the same JSON-lines
-format: one {"name", "m", "k", "n", "gflops"} object per shape, the best of several repetitions.
+"""numpy's GEMM (its bundled OpenBLAS) at given shapes, in the JSON-lines format of
+benches/gemm.rs: one {"name", "m", "k", "n", "gflops"} object per shape, the best of several
+repetitions. scripts/compare_pytorch.sh passes the shapes benches/gemm.rs timed.
 
-    OPENBLAS_NUM_THREADS=2 python benches/peers/gemm.py
+    OPENBLAS_NUM_THREADS=2 python benches/peers/gemm.py MxKxN [MxKxN ...]
 
 Prints the BLAS kernel in use (threadpoolctl) on standard error.
 """
@@ -11,21 +12,6 @@ import sys
 import time
 
 import numpy as np
-
-# (m, k, n), as benches/gemm.rs's SHAPES.
-SHAPES = [
-    (100, 784, 1000),
-    (100, 1000, 500),
-    (128, 74, 1024),
-    (128, 6272, 1024),
-    (1024, 1024, 1024),
-    (128, 784, 1024),
-    (64, 4 * 4, 128 * 14 * 14),
-    (128, 64 * 4 * 4, 128 * 7 * 7),
-    (64, 128 * 25, 14 * 14),
-    (128, 64 * 25, 10 * 10),
-]
-
 
 def best_time(f):
     """Seconds of the fastest of the repetitions that fit in about half a second (at least 3)."""
@@ -49,7 +35,8 @@ def main():
     except ImportError:
         pass
     rng = np.random.default_rng(0)
-    for m, k, n in SHAPES:
+    shapes = [tuple(int(d) for d in arg.split("x")) for arg in sys.argv[1:]]
+    for m, k, n in shapes:
         a = rng.random((m, k), dtype=np.float32)
         b = rng.random((k, n), dtype=np.float32)
         c = np.empty((m, n), dtype=np.float32)

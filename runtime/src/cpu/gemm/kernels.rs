@@ -119,119 +119,83 @@ mod x86 {
     use super::{store_partial, MicroKernel, Tile};
     use std::arch::x86_64::*;
 
-    /// The AVX-512 kernel: 12 rows × 2 zmm vectors of 16 columns.
-    pub struct Avx512;
+    /// Defines a SIMD micro-kernel (its type, its [`MicroKernel`] impl and its tile function)
+    /// from one template and the vector width's intrinsics, so that the AVX-512 and AVX2 kernels
+    /// cannot drift apart.
+    macro_rules! simd_kernel {
+        ($(#[$doc:meta])* $kernel:ident, $tile:ident, $feature:literal, $name:literal, mr $mr:literal,
+         lanes $lanes:literal, rows $rows:tt, $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident,
+         $store:ident) => {
+            $(#[$doc])*
+            pub struct $kernel;
 
-    impl MicroKernel for Avx512 {
-        const MR: usize = 12;
-        const NR: usize = 32;
-        const NAME: &'static str = "avx512f";
+            impl MicroKernel for $kernel {
+                const MR: usize = $mr;
+                const NR: usize = 2 * $lanes;
+                const NAME: &'static str = $name;
 
-        unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
-            // SAFETY: forwarded contract (the CPU has AVX-512F).
-            unsafe { dispatch!(avx512_tile, [1 2 3 4 5 6 7 8 9 10 11 12], Avx512::NR, (kc, a, b, tile)) }
-        }
-    }
+                unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+                    // SAFETY: forwarded contract (the CPU has the kernel's instruction set).
+                    unsafe { dispatch!($tile, $rows, Self::NR, (kc, a, b, tile)) }
+                }
+            }
 
-    /// [`Avx512`]'s tile for exactly `R` rows and `W` vectors of 16 columns.
-    ///
-    /// # Safety
-    /// As [`MicroKernel::tile`], with at most W·16 columns.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn avx512_tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
-        const MR: usize = Avx512::MR;
-        const NR: usize = Avx512::NR;
-        let mut acc = [[_mm512_setzero_ps(); W]; R];
-        // SAFETY: every offset stays below kc·MR for a and kc·NR for b (the caller's contract).
-        unsafe {
-            for p in 0..kc {
-                let panel: [_; W] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(p * NR + v * 16)));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let ar = _mm512_set1_ps(*a.add(p * MR + r));
-                    for (acc, b) in acc.iter_mut().zip(panel) {
-                        *acc = _mm512_fmadd_ps(ar, b, *acc);
+            /// The tile for exactly `R` rows and `W` vectors of columns.
+            ///
+            /// # Safety
+            /// As [`MicroKernel::tile`], with at most W vectors of columns.
+            #[target_feature(enable = $feature)]
+            unsafe fn $tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+                const MR: usize = $kernel::MR;
+                const NR: usize = $kernel::NR;
+                let mut acc = [[$zero(); W]; R];
+                // SAFETY: every offset stays below kc·MR for a and kc·NR for b (the caller's
+                // contract).
+                unsafe {
+                    for p in 0..kc {
+                        let panel: [_; W] = std::array::from_fn(|v| $load(b.add(p * NR + v * $lanes)));
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            let ar = $splat(*a.add(p * MR + r));
+                            for (acc, b) in acc.iter_mut().zip(panel) {
+                                *acc = $fma(ar, b, *acc);
+                            }
+                        }
                     }
                 }
-            }
-        }
-        if tile.cols == W * 16 {
-            for (r, acc) in acc.iter().enumerate() {
-                for (v, &sum) in acc.iter().enumerate() {
-                    // SAFETY: row r of the tile holds W·16 = cols writable values.
-                    unsafe {
-                        let c = tile.c.add(r * tile.ldc + v * 16);
-                        _mm512_storeu_ps(c, if tile.accumulate { _mm512_add_ps(_mm512_loadu_ps(c), sum) } else { sum });
+                if tile.cols == W * $lanes {
+                    for (r, acc) in acc.iter().enumerate() {
+                        for (v, &sum) in acc.iter().enumerate() {
+                            // SAFETY: row r of the tile holds W vectors = cols writable values.
+                            unsafe {
+                                let c = tile.c.add(r * tile.ldc + v * $lanes);
+                                $store(c, if tile.accumulate { $add($load(c), sum) } else { sum });
+                            }
+                        }
                     }
+                } else {
+                    let mut spill = [[0.0f32; NR]; R];
+                    for (row, acc) in spill.iter_mut().zip(&acc) {
+                        for (v, &sum) in acc.iter().enumerate() {
+                            // SAFETY: each row has room for W ≤ 2 vectors.
+                            unsafe { $store(row.as_mut_ptr().add(v * $lanes), sum) };
+                        }
+                    }
+                    // SAFETY: forwarded contract.
+                    unsafe { store_partial(spill.as_flattened(), NR, tile) }
                 }
             }
-        } else {
-            let mut spill = [[0.0f32; NR]; R];
-            for (row, acc) in spill.iter_mut().zip(&acc) {
-                for (v, &sum) in acc.iter().enumerate() {
-                    // SAFETY: each row has room for W ≤ 2 vectors of 16.
-                    unsafe { _mm512_storeu_ps(row.as_mut_ptr().add(v * 16), sum) };
-                }
-            }
-            // SAFETY: forwarded contract.
-            unsafe { store_partial(spill.as_flattened(), NR, tile) }
-        }
+        };
     }
 
-    /// The AVX2+FMA kernel: 6 rows × 2 ymm vectors of 8 columns.
-    pub struct Avx2;
+    simd_kernel!(
+        /// The AVX-512 kernel: 12 rows × 2 zmm vectors of 16 columns.
+        Avx512, avx512_tile, "avx512f", "avx512f", mr 12, lanes 16, rows [1 2 3 4 5 6 7 8 9 10 11 12],
+        _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps
+    );
 
-    impl MicroKernel for Avx2 {
-        const MR: usize = 6;
-        const NR: usize = 16;
-        const NAME: &'static str = "avx2+fma";
-
-        unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
-            // SAFETY: forwarded contract (the CPU has AVX2 and FMA).
-            unsafe { dispatch!(avx2_tile, [1 2 3 4 5 6], Avx2::NR, (kc, a, b, tile)) }
-        }
-    }
-
-    /// [`Avx2`]'s tile for exactly `R` rows and `W` vectors of 8 columns.
-    ///
-    /// # Safety
-    /// As [`MicroKernel::tile`], with at most W·8 columns.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2_tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
-        const MR: usize = Avx2::MR;
-        const NR: usize = Avx2::NR;
-        let mut acc = [[_mm256_setzero_ps(); W]; R];
-        // SAFETY: every offset stays below kc·MR for a and kc·NR for b (the caller's contract).
-        unsafe {
-            for p in 0..kc {
-                let panel: [_; W] = std::array::from_fn(|v| _mm256_loadu_ps(b.add(p * NR + v * 8)));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let ar = _mm256_broadcast_ss(&*a.add(p * MR + r));
-                    for (acc, b) in acc.iter_mut().zip(panel) {
-                        *acc = _mm256_fmadd_ps(ar, b, *acc);
-                    }
-                }
-            }
-        }
-        if tile.cols == W * 8 {
-            for (r, acc) in acc.iter().enumerate() {
-                for (v, &sum) in acc.iter().enumerate() {
-                    // SAFETY: row r of the tile holds W·8 = cols writable values.
-                    unsafe {
-                        let c = tile.c.add(r * tile.ldc + v * 8);
-                        _mm256_storeu_ps(c, if tile.accumulate { _mm256_add_ps(_mm256_loadu_ps(c), sum) } else { sum });
-                    }
-                }
-            }
-        } else {
-            let mut spill = [[0.0f32; NR]; R];
-            for (row, acc) in spill.iter_mut().zip(&acc) {
-                for (v, &sum) in acc.iter().enumerate() {
-                    // SAFETY: each row has room for W ≤ 2 vectors of 8.
-                    unsafe { _mm256_storeu_ps(row.as_mut_ptr().add(v * 8), sum) };
-                }
-            }
-            // SAFETY: forwarded contract.
-            unsafe { store_partial(spill.as_flattened(), NR, tile) }
-        }
-    }
+    simd_kernel!(
+        /// The AVX2+FMA kernel: 6 rows × 2 ymm vectors of 8 columns.
+        Avx2, avx2_tile, "avx2,fma", "avx2+fma", mr 6, lanes 8, rows [1 2 3 4 5 6],
+        _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps
+    );
 }
