@@ -156,7 +156,7 @@ impl CpuProgram {
         debug_assert!(step.inputs.iter().all(|b| home[b.0 as usize] != out_home || !is_temp(plan, *b)));
         let mut out = std::mem::take(&mut storage[out_home]);
         {
-            let views: Vec<View> = step
+            let views: smallvec::SmallVec<[View; 8]> = step
                 .inputs
                 .iter()
                 .map(|b| View { data: read(plan, storage, home, state, feeds, *b), shape: plan.shape(*b) })

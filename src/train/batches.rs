@@ -55,6 +55,14 @@ impl Batches {
     /// The next `batch` examples as (images N×H×W, labels N), both as floats. An epoch ends when
     /// fewer than `batch` examples remain (they are skipped, as PyTorch's `drop_last`).
     pub fn next_batch(&mut self, batch: usize) -> (Vec<f32>, Vec<f32>) {
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
+        self.next_batch_into(batch, &mut images, &mut labels);
+        (images, labels)
+    }
+
+    /// [`Batches::next_batch`] into `images` and `labels`, replacing their contents and keeping
+    /// their storage, so that a training loop allocates no batch after its first.
+    pub fn next_batch_into(&mut self, batch: usize, images: &mut Vec<f32>, labels: &mut Vec<f32>) {
         if self.cursor.position + batch > self.order.len() {
             self.cursor = Cursor { epoch: self.cursor.epoch + 1, position: 0 };
             self.order = shuffled(self.data.count, self.seed, self.cursor.epoch);
@@ -62,12 +70,12 @@ impl Batches {
         let picked = &self.order[self.cursor.position..self.cursor.position + batch];
         self.cursor.position += batch;
         let pixels = self.data.height * self.data.width;
-        let mut images = Vec::with_capacity(batch * pixels);
+        images.clear();
+        labels.clear();
         for &i in picked {
             images.extend(self.data.images[i * pixels..(i + 1) * pixels].iter().map(|p| *p as f32));
+            labels.push(self.data.labels[i] as f32);
         }
-        let labels = picked.iter().map(|&i| self.data.labels[i] as f32).collect();
-        (images, labels)
     }
 }
 

@@ -130,15 +130,19 @@ struct PhaseRun {
     batch: Option<usize>,
 }
 
-/// The feeds a phase program reads: a data batch when it has an image input, and the step.
-fn feeds(program: &CpuProgram, batches: &mut Batches, step: u64) -> HashMap<&'static str, Vec<f32>> {
-    let mut feeds = HashMap::from([("step", vec![step as f32])]);
+/// Refills the feeds a phase program reads, keeping their storage: a data batch when it has an
+/// image input, and the step.
+fn refill_feeds(program: &CpuProgram, batches: &mut Batches, step: u64, feeds: &mut HashMap<&'static str, Vec<f32>>) {
+    let step_feed = feeds.entry("step").or_default();
+    step_feed.clear();
+    step_feed.push(step as f32);
     if let Some(batch) = batch_size(program) {
-        let (images, labels) = batches.next_batch(batch);
+        let mut images = feeds.remove("image").unwrap_or_default();
+        let mut labels = feeds.remove("label").unwrap_or_default();
+        batches.next_batch_into(batch, &mut images, &mut labels);
         feeds.insert("image", images);
         feeds.insert("label", labels);
     }
-    feeds
 }
 
 fn batch_size(program: &CpuProgram) -> Option<usize> {
@@ -193,6 +197,8 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
     let progress = super::progress::Progress::new(total, position.iteration);
     let mut window = (Instant::now(), 0usize);
     let mut watch = super::collapse::WinWatch::new(phases.len());
+    // Refilled each step in place: the data batches allocate nothing after the first.
+    let mut feeds = HashMap::new();
     while position.iteration < total {
         let iteration = position.iteration;
         let mut logged: Vec<(String, Vec<(String, f32)>)> = Vec::new();
@@ -200,7 +206,7 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
             let mut last = Vec::new();
             for k in 0..phase.info.steps {
                 let step = iteration * phase.info.steps as u64 + k as u64 + 1;
-                let feeds = feeds(&phase.program, &mut batches, step);
+                refill_feeds(&phase.program, &mut batches, step, &mut feeds);
                 let noise = NoiseKey { seed, draw: position.draw };
                 phase.program.compute(&state, &feeds, &noise)?;
                 last = read_losses(&phase.program, &state, &phase.info);
@@ -433,9 +439,9 @@ pub(crate) fn held_out_losses(
         let Some(batch) = batch_size(&program) else { continue };
         let mut batches = Batches::new(test.clone(), seed, Cursor::default());
         let rounds = (test.count / batch).max(1);
-        let mut total = 0.0;
+        let (mut total, mut feeds) = (0.0, HashMap::new());
         for round in 0..rounds {
-            let feeds = feeds(&program, &mut batches, 1);
+            refill_feeds(&program, &mut batches, 1, &mut feeds);
             program.run(state, &feeds, &NoiseKey { seed, draw: u64::MAX - 1 - round as u64 })?;
             total += read_losses(&program, state, info)
                 .iter()

@@ -12,6 +12,22 @@ use super::View;
 use crate::ops::ConvAttrs;
 use rayon::prelude::*;
 
+thread_local! {
+    /// Each thread's scratch matrices (unfolded inputs, regrouped images, products), taken for
+    /// the length of one group's work and put back, so that a step allocates nothing once run.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// The weight gradient's partial sums, one per image range.
+    static PARTIAL_SUMS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch matrices.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
+    let (mut first, mut second) = SCRATCH.take();
+    let result = f(&mut first, &mut second);
+    SCRATCH.set((first, second));
+    result
+}
+
 /// The fewest columns (output positions) a group's product aims for.
 const TARGET_COLS: usize = 128;
 /// The most partial weight gradients summed at the end of [`conv2d_grad_weight`].
@@ -77,9 +93,8 @@ pub fn conv2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &
     }
     let group = group_size(n, spatial);
     let weights = Mat::row_major(w.data, rows);
-    out.par_chunks_mut(group * o * spatial).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(cols, product), (g, out)| {
+    out.par_chunks_mut(group * o * spatial).enumerate().for_each(|(g, out)| {
+        with_scratch(|cols, product| {
             let images = out.len() / (o * spatial);
             let ld = images * spatial;
             cols.resize(rows * ld, 0.0);
@@ -94,8 +109,8 @@ pub fn conv2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &
                 sgemm(o, ld, rows, weights, Mat::row_major(cols, ld), product, false);
                 split_images(product, o, spatial, out);
             }
-        },
-    );
+        })
+    });
 }
 
 /// Transposed convolution of x (N×C×H×W) by w (C×O×kh×kw) into out (N×O×Hout×Wout): the adjoint
@@ -110,9 +125,8 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
     }
     let group = group_size(n, spatial);
     let weights = Mat::row_major(w.data, rows).t();
-    out.par_chunks_mut(group * geom.image_len()).zip(x.data.par_chunks(group * c * spatial)).for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(inputs, cols), (out, x)| {
+    out.par_chunks_mut(group * geom.image_len()).zip(x.data.par_chunks(group * c * spatial)).for_each(|(out, x)| {
+        with_scratch(|inputs, cols| {
             let ld = x.len() / c;
             let inputs = group_matrix(x, c, spatial, inputs);
             cols.resize(rows * ld, 0.0);
@@ -121,8 +135,8 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
             for (b, image) in out.chunks_mut(geom.image_len()).enumerate() {
                 geom.col2im(&cols[b * spatial..], ld, image);
             }
-        },
-    );
+        })
+    });
 }
 
 /// The weight gradient of a convolution from its input x (N×C×H×W) and output gradient g
@@ -135,25 +149,32 @@ pub fn conv2d_grad_weight(attrs: &ConvAttrs, x: View, g: View, out: &mut [f32], 
     let group = group_size(n, spatial);
     let groups = n.div_ceil(group);
     let per_range = groups.div_ceil(MAX_PARTIALS.min(groups).max(1)) * group;
-    let partial = |range: usize| {
-        let (mut scratch, mut cols, mut sum) = (Vec::new(), Vec::new(), vec![0.0; o * rows]);
-        let images = (range * per_range..n.min((range + 1) * per_range)).step_by(group);
-        for (i, first) in images.enumerate() {
-            let count = group.min(n - first);
-            let ld = count * spatial;
-            cols.resize(rows * ld, 0.0);
-            let inputs = x.data[first * geom.image_len()..].chunks(geom.image_len());
-            for (b, image) in inputs.take(count).enumerate() {
-                geom.im2col(image, &mut cols[b * spatial..], ld);
-            }
-            let grads = group_matrix(&g.data[first * o * spatial..][..count * o * spatial], o, spatial, &mut scratch);
-            sgemm(o, rows, ld, Mat::row_major(grads, ld), Mat::row_major(&cols, ld).t(), &mut sum, i > 0);
-        }
-        sum
-    };
-    let partials: Vec<Vec<f32>> = (0..n.div_ceil(per_range.max(1))).into_par_iter().map(partial).collect();
+    let len = o * rows;
     out.fill(0.0);
-    for p in &partials {
+    if len == 0 {
+        return;
+    }
+    let ranges = n.div_ceil(per_range.max(1));
+    let mut partials = PARTIAL_SUMS.take();
+    partials.resize(ranges * len, 0.0);
+    partials[..ranges * len].par_chunks_mut(len).enumerate().for_each(|(range, sum)| {
+        with_scratch(|scratch, cols| {
+            let images = (range * per_range..n.min((range + 1) * per_range)).step_by(group);
+            for (i, first) in images.enumerate() {
+                let count = group.min(n - first);
+                let ld = count * spatial;
+                cols.resize(rows * ld, 0.0);
+                let inputs = x.data[first * geom.image_len()..].chunks(geom.image_len());
+                for (b, image) in inputs.take(count).enumerate() {
+                    geom.im2col(image, &mut cols[b * spatial..], ld);
+                }
+                let grads = group_matrix(&g.data[first * o * spatial..][..count * o * spatial], o, spatial, scratch);
+                sgemm(o, rows, ld, Mat::row_major(grads, ld), Mat::row_major(cols, ld).t(), sum, i > 0);
+            }
+        })
+    });
+    for p in partials[..ranges * len].chunks(len) {
         out.iter_mut().zip(p).for_each(|(o, p)| *o += p);
     }
+    PARTIAL_SUMS.set(partials);
 }

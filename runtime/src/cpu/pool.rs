@@ -16,8 +16,11 @@ struct Window {
     extent: usize,
 }
 
+/// An axis's windows, on the stack for the sizes the models use.
+type Windows = smallvec::SmallVec<[Window; 64]>;
+
 /// The windows of `outputs` positions along an axis of `size` inputs.
-fn windows(outputs: usize, kernel: usize, stride: usize, pad: usize, size: usize) -> Vec<Window> {
+fn windows(outputs: usize, kernel: usize, stride: usize, pad: usize, size: usize) -> Windows {
     (0..outputs)
         .map(|o| {
             let start = (o * stride) as isize - pad as isize;
@@ -30,7 +33,7 @@ fn windows(outputs: usize, kernel: usize, stride: usize, pad: usize, size: usize
 }
 
 /// The row and column windows of a pooling from an H×W plane to an Ho×Wo plane.
-fn plane_windows(attrs: &PoolAttrs, (h, w): (usize, usize), (ho, wo): (usize, usize)) -> (Vec<Window>, Vec<Window>) {
+fn plane_windows(attrs: &PoolAttrs, (h, w): (usize, usize), (ho, wo): (usize, usize)) -> (Windows, Windows) {
     let [kh, kw] = attrs.kernel;
     let ([sh, sw], [ph, pw]) = (attrs.stride, attrs.pad);
     (windows(ho, kh, sh, ph, h), windows(wo, kw, sw, pw, w))

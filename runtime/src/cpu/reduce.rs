@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use super::fused::eval_range;
+use super::shape_ops::Axes;
 use super::View;
 use crate::fused::FusedExpr;
 use crate::ops::ReduceOp;
@@ -20,8 +21,8 @@ const MAX_PARTIALS: usize = 16;
 type Dim = (usize, bool);
 
 /// `shape` with size-1 axes dropped and neighbouring axes of the same kind merged.
-fn collapse(shape: &[usize], axes: &[usize]) -> Vec<Dim> {
-    let mut dims: Vec<Dim> = Vec::with_capacity(shape.len());
+fn collapse(shape: &[usize], axes: &[usize]) -> Axes<Dim> {
+    let mut dims: Axes<Dim> = Axes::new();
     for (axis, &size) in shape.iter().enumerate().filter(|(_, size)| **size != 1) {
         let reduced = axes.contains(&axis);
         match dims.last_mut() {
@@ -71,6 +72,8 @@ enum Source<'a> {
 thread_local! {
     /// Each thread's buffer for the evaluated blocks of a fused reduction, reused across calls.
     static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each thread's f64 accumulators (the partial sums of every block), reused across calls.
+    static PARTIALS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Source<'_> {
@@ -112,37 +115,39 @@ fn reduce_from(op: ReduceOp, shape: &[usize], source: &Source, axes: &[usize], o
         ReduceOp::Mean => count as f64,
     };
     let dims = collapse(shape, axes);
-    let mut acc = vec![0f64; out.len()];
-    if numel > 0 {
-        let (top, reduced) = dims.first().copied().unwrap_or((1, false));
-        let row = numel / top;
-        // Blocks of the outermost axis group, sized from the shape alone.
-        let max_blocks = if reduced { top.min(MAX_PARTIALS) } else { top };
-        let blocks = (numel / BLOCK_ELEMS).clamp(1, max_blocks);
-        let rows_per_block = top.div_ceil(blocks);
-        let acc_per_row = if reduced { 0 } else { out.len() / top };
-        let run = |start: usize| {
-            let rows = rows_per_block.min(top - start);
-            let mut part = vec![0f64; if reduced { out.len() } else { rows * acc_per_row }];
-            let block_dims: Vec<Dim> = std::iter::once((rows, reduced)).chain(dims.iter().skip(1).copied()).collect();
-            source.with_block(start * row..(start + rows) * row, |x| accumulate(x, &block_dims, &mut part));
-            (start, part)
-        };
-        let starts = (0..top).step_by(rows_per_block);
-        let parts: Vec<(usize, Vec<f64>)> = if numel >= super::par::PAR_MIN {
-            starts.collect::<Vec<_>>().into_par_iter().map(run).collect()
-        } else {
-            starts.map(run).collect()
-        };
-        for (start, part) in parts {
-            if reduced {
-                acc.iter_mut().zip(&part).for_each(|(a, p)| *a += p);
-            } else {
-                acc[start * acc_per_row..][..part.len()].copy_from_slice(&part);
-            }
-        }
+    let (top, reduced) = dims.first().copied().unwrap_or((1, false));
+    // Blocks of the outermost axis group, sized from the shape alone.
+    let max_blocks = if reduced { top.min(MAX_PARTIALS) } else { top };
+    let rows_per_block = top.div_ceil((numel / BLOCK_ELEMS).clamp(1, max_blocks.max(1))).max(1);
+    let blocks = if numel > 0 { top.div_ceil(rows_per_block) } else { 0 };
+    // A reduced outer axis gives each block a whole partial sum, added in block order at the end;
+    // a kept one gives each block its own rows of the accumulator.
+    let part_len = if reduced { out.len() } else { rows_per_block * (out.len() / top.max(1)) };
+    // Taken out of the thread-local (and put back after), so that a nested reduction on this
+    // thread finds its own.
+    let mut partials = PARTIALS.take();
+    partials.clear();
+    partials.resize(if reduced { blocks * out.len() } else { out.len() }, 0.0);
+    let run = |block: usize, part: &mut [f64]| {
+        let start = block * rows_per_block;
+        let rows = rows_per_block.min(top - start);
+        let block_dims: Axes<Dim> = std::iter::once((rows, reduced)).chain(dims.iter().skip(1).copied()).collect();
+        source.with_block(start * (numel / top)..(start + rows) * (numel / top), |x| accumulate(x, &block_dims, part));
+    };
+    if numel >= super::par::PAR_MIN {
+        partials.par_chunks_mut(part_len.max(1)).enumerate().for_each(|(b, part)| run(b, part));
+    } else if numel > 0 {
+        partials.chunks_mut(part_len.max(1)).enumerate().for_each(|(b, part)| run(b, part));
     }
-    out.iter_mut().zip(&acc).for_each(|(o, a)| *o = (a / divisor) as f32);
+    let out_len = out.len();
+    for (i, o) in out.iter_mut().enumerate() {
+        let total = match reduced {
+            true => (0..blocks).fold(0f64, |acc, b| acc + partials[b * out_len + i]),
+            false => partials[i],
+        };
+        *o = (total / divisor) as f32;
+    }
+    PARTIALS.set(partials);
 }
 
 #[cfg(test)]
@@ -151,9 +156,9 @@ mod tests {
 
     #[test]
     fn collapse_groups_axes_by_kind() {
-        assert_eq!(collapse(&[2, 3, 4, 5], &[0, 2, 3]), vec![(2, true), (3, false), (20, true)]);
-        assert_eq!(collapse(&[2, 1, 4], &[1]), vec![(8, false)]);
-        assert_eq!(collapse(&[1, 1], &[0, 1]), vec![]);
+        assert_eq!(collapse(&[2, 3, 4, 5], &[0, 2, 3])[..], [(2, true), (3, false), (20, true)]);
+        assert_eq!(collapse(&[2, 1, 4], &[1])[..], [(8, false)]);
+        assert!(collapse(&[1, 1], &[0, 1]).is_empty());
     }
 
     #[test]

@@ -5,10 +5,14 @@
 
 use super::par::{for_each_chunk, ELEMENT_CHUNK};
 use super::View;
+use smallvec::{smallvec, SmallVec};
+
+/// Per-axis values (sizes, strides, indices), on the stack up to 8 axes.
+pub type Axes<T> = SmallVec<[T; 8]>;
 
 /// Row-major strides of `shape`.
-pub fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut strides = vec![1; shape.len()];
+pub fn strides(shape: &[usize]) -> Axes<usize> {
+    let mut strides: Axes<usize> = smallvec![1; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
         strides[i] = strides[i + 1] * shape[i + 1];
     }
@@ -22,8 +26,8 @@ pub fn around_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
 
 /// `(size, stride)` pairs of `shape` with size-1 axes dropped and axes merged where the stride
 /// pattern allows; never empty.
-fn collapse(shape: &[usize], strides: &[usize]) -> Vec<(usize, usize)> {
-    let mut dims: Vec<(usize, usize)> = Vec::with_capacity(shape.len());
+fn collapse(shape: &[usize], strides: &[usize]) -> Axes<(usize, usize)> {
+    let mut dims: Axes<(usize, usize)> = Axes::new();
     for (&size, &stride) in shape.iter().zip(strides).filter(|(size, _)| **size != 1) {
         match dims.last_mut() {
             Some(last) if last.1 == stride * size => *last = (last.0 * size, stride),
@@ -47,7 +51,7 @@ fn gather(src: &[f32], shape: &[usize], strides: &[usize], out: &mut [f32]) {
     let rows_per_chunk = (ELEMENT_CHUNK / inner).max(1);
     for_each_chunk(out, rows_per_chunk * inner, |chunk_index, chunk| {
         // Multi-index over the outer axes and the matching source offset, advanced like an odometer.
-        let mut index = vec![0; outer.len()];
+        let mut index: Axes<usize> = smallvec![0; outer.len()];
         let mut row = chunk_index * rows_per_chunk;
         for (d, &(size, _)) in outer.iter().enumerate().rev() {
             index[d] = row % size;
@@ -83,7 +87,7 @@ pub fn copy(x: &[f32], out: &mut [f32]) {
 /// input axis maps to are repeated.
 pub fn broadcast(x: View, dims: &[usize], out: &mut [f32], out_shape: &[usize]) {
     debug_assert_eq!(dims.len(), x.shape.len());
-    let mut src_strides = vec![0; out_shape.len()];
+    let mut src_strides: Axes<usize> = smallvec![0; out_shape.len()];
     for ((&d, &size), stride) in dims.iter().zip(x.shape).zip(strides(x.shape)) {
         if size != 1 {
             debug_assert_eq!(size, out_shape[d], "broadcast of axis size {size} to {}", out_shape[d]);
@@ -135,10 +139,10 @@ mod tests {
 
     #[test]
     fn collapse_merges_contiguous_and_repeated_axes() {
-        assert_eq!(collapse(&[2, 3, 4], &strides(&[2, 3, 4])), vec![(24, 1)]);
-        assert_eq!(collapse(&[2, 1, 3, 4], &[0, 5, 0, 0]), vec![(24, 0)]);
-        assert_eq!(collapse(&[2, 3, 4], &[0, 1, 0]), vec![(2, 0), (3, 1), (4, 0)]);
-        assert_eq!(collapse(&[1, 1], &[3, 1]), vec![(1, 0)]);
+        assert_eq!(collapse(&[2, 3, 4], &strides(&[2, 3, 4]))[..], [(24, 1)]);
+        assert_eq!(collapse(&[2, 1, 3, 4], &[0, 5, 0, 0])[..], [(24, 0)]);
+        assert_eq!(collapse(&[2, 3, 4], &[0, 1, 0])[..], [(2, 0), (3, 1), (4, 0)]);
+        assert_eq!(collapse(&[1, 1], &[3, 1])[..], [(1, 0)]);
     }
 
     #[test]
