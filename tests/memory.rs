@@ -1,5 +1,6 @@
 //! Buffer planning: a planned training step computes exactly what the unplanned one does, in
-//! less memory, and a non-finite value is still traced to the op that produced it.
+//! less memory, and a non-finite value is still traced to the op that produced it. Fused steps
+//! evaluated together (the executor's groups) compute exactly what the plan's order does.
 
 use graphc::error::SourceFile;
 use graphc::ir::Graph;
@@ -105,4 +106,43 @@ fn a_non_finite_value_is_traced_to_its_op_despite_reuse() {
     let step = program.first_non_finite(&state, &feeds, &noise).unwrap().expect("a non-finite step");
     assert!(step.label.starts_with("lg ("), "{}", step.label);
     assert_eq!(state, before, "compute leaves the state alone");
+}
+
+/// Three steps of `plan`, grouped or in the plan's order: the losses' bits and the final state.
+fn three_steps_ordered(plan: Plan, train: &Graph, losses: &[&str], grouped: bool) -> (Vec<u32>, State, usize) {
+    let mut program = CpuProgram::new(plan);
+    let mut state = State::default();
+    init::fill_state(&mut state, &train.params, &[&program], 7);
+    let mut bits = Vec::new();
+    for draw in 0..3 {
+        let (feeds, noise) = (init::synthetic_feeds(&program), NoiseKey { seed: 9, draw });
+        match grouped {
+            true => program.run(&mut state, &feeds, &noise).unwrap(),
+            false => program.run_in_plan_order(&mut state, &feeds, &noise).unwrap(),
+        }
+        for loss in losses {
+            bits.push(program.value(&state, program.plan().output(loss).unwrap())[0].to_bits());
+        }
+    }
+    (bits, state, program.grouped_steps())
+}
+
+#[test]
+fn grouped_fused_steps_match_the_plan_order_bit_for_bit() {
+    for (file, batch) in [("graphs/vae.g", 4), ("graphs/dcgan.g", 4), ("graphs/infogan.g", 4), ("graphs/lenet.g", 16)] {
+        let (c, train) = model(file, batch);
+        for phase in &c.phases {
+            let plan = graphc::training_plan(&train, phase, &c.passes);
+            let losses: Vec<&str> = phase.losses.iter().map(|l| l.blob.as_str()).collect();
+            let grouped = three_steps_ordered(plan.clone(), &train, &losses, true);
+            let ordered = three_steps_ordered(plan, &train, &losses, false);
+            // Adam's and SGD's updates of the large weights form groups in every phase here.
+            assert!(grouped.2 >= 2, "{file} {}: {} grouped steps", phase.name, grouped.2);
+            assert_eq!(grouped.0, ordered.0, "{file} {}: losses", phase.name);
+            for (name, values) in &grouped.1.values {
+                let same = values.iter().zip(&ordered.1.values[name]).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{file} {}: state {name}", phase.name);
+            }
+        }
+    }
 }

@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::cpu::fused::{fused_group, GroupInput};
 use crate::cpu::{execute, NoiseKey, View};
-use crate::{BufId, BufferRole, MemoryPlan, Plan, Step};
+use crate::{BufId, BufferRole, Kernel, MemoryPlan, Plan, Step};
+use smallvec::SmallVec;
 
 /// Persistent values by name: parameters, running statistics, optimizer state.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -50,8 +52,27 @@ pub struct CpuProgram {
     storage: Vec<Vec<f32>>,
     /// For each buffer, its index in `storage` (meaningful for temporaries only).
     home: Vec<usize>,
+    /// The order [`Self::compute`] runs the steps in: the plan's, with runs of same-sized fused
+    /// steps evaluated together ([`schedule`]).
+    schedule: Vec<Unit>,
     profile: Option<Profile>,
 }
+
+/// What [`CpuProgram::compute`] runs next.
+#[derive(Clone, Debug, PartialEq)]
+enum Unit {
+    /// One step.
+    Step(usize),
+    /// Fused steps of one size, evaluated chunk by chunk together (in this order).
+    Group(SmallVec<[usize; 8]>),
+}
+
+/// Fused steps grouped at most (the outputs a group task holds at once).
+const MAX_GROUP: usize = 8;
+/// The fewest elements a grouped step has: below this, memory traffic is not worth saving.
+const GROUP_MIN: usize = 4096;
+/// The most elements a step moved ahead of a group has (the scalar factors of Adam's update).
+const HOIST_MAX: usize = 64;
 
 impl CpuProgram {
     /// Allocates the storage of `plan`: the slots of its memory plan, or one vector per
@@ -66,8 +87,9 @@ impl CpuProgram {
             }
         };
         let storage = memory.slot_len.iter().map(|&n| vec![0.0; n]).collect();
-        let home = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
-        CpuProgram { plan, storage, home, profile: None }
+        let home: Vec<usize> = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
+        let schedule = schedule(&plan, &home);
+        CpuProgram { plan, storage, home, schedule, profile: None }
     }
 
     /// Starts recording the time spent per kind of step.
@@ -98,6 +120,27 @@ impl CpuProgram {
         Ok(())
     }
 
+    /// [`Self::run`] with the plan's steps one by one in the plan's order, no group evaluated
+    /// together: the reference the grouped schedule is tested against.
+    pub fn run_in_plan_order(
+        &mut self,
+        state: &mut State,
+        feeds: &HashMap<&str, Vec<f32>>,
+        noise: &NoiseKey,
+    ) -> Result<(), ExecError> {
+        self.check(state, feeds)?;
+        for index in 0..self.plan.steps.len() {
+            self.execute_step(index, state, feeds, noise);
+        }
+        self.commit(state);
+        Ok(())
+    }
+
+    /// How many steps run in groups of fused steps evaluated together.
+    pub fn grouped_steps(&self) -> usize {
+        self.schedule.iter().map(|u| if let Unit::Group(g) = u { g.len() } else { 0 }).sum()
+    }
+
     /// Runs every step, leaving the state as it was: the outputs can be read (and checked)
     /// before [`Self::commit`] writes the updates back.
     pub fn compute(
@@ -107,8 +150,11 @@ impl CpuProgram {
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
         self.check(state, feeds)?;
-        for index in 0..self.plan.steps.len() {
-            self.execute_step(index, state, feeds, noise);
+        for unit in 0..self.schedule.len() {
+            match &self.schedule[unit] {
+                Unit::Step(index) => self.execute_step(*index, state, feeds, noise),
+                Unit::Group(_) => self.execute_group(unit, state, feeds),
+            }
         }
         Ok(())
     }
@@ -149,7 +195,7 @@ impl CpuProgram {
 
     /// Runs step `index`.
     fn execute_step(&mut self, index: usize, state: &State, feeds: &HashMap<&str, Vec<f32>>, noise: &NoiseKey) {
-        let CpuProgram { plan, storage, home, profile } = self;
+        let CpuProgram { plan, storage, home, profile, .. } = self;
         let step = &plan.steps[index];
         let started = profile.as_ref().map(|_| std::time::Instant::now());
         let out_home = home[step.output.0 as usize];
@@ -168,6 +214,51 @@ impl CpuProgram {
         if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
             let kind = step.label.rsplit('(').next().unwrap_or("").trim_end_matches(')').to_string();
             let entry = profile.entry(kind).or_default();
+            entry.0 += started.elapsed();
+            entry.1 += 1;
+        }
+    }
+
+    /// Runs the fused steps of group `unit` together.
+    fn execute_group(&mut self, unit: usize, state: &State, feeds: &HashMap<&str, Vec<f32>>) {
+        let CpuProgram { plan, storage, home, schedule, profile } = self;
+        let Unit::Group(members) = &schedule[unit] else { unreachable!("execute_group runs groups") };
+        let started = profile.as_ref().map(|_| std::time::Instant::now());
+        let numel = plan.buffers[plan.steps[members[0]].output.0 as usize].numel();
+        let mut outs: SmallVec<[Vec<f32>; MAX_GROUP]> =
+            members.iter().map(|&m| std::mem::take(&mut storage[home[plan.steps[m].output.0 as usize]])).collect();
+        {
+            let storage = &*storage;
+            let inputs: SmallVec<[SmallVec<[GroupInput; 8]>; MAX_GROUP]> = members
+                .iter()
+                .map(|&m| {
+                    let reads_member = |b: &BufId| members.iter().position(|&o| plan.steps[o].output == *b);
+                    plan.steps[m]
+                        .inputs
+                        .iter()
+                        .map(|b| match reads_member(b) {
+                            Some(k) => GroupInput::Member(k),
+                            None => GroupInput::Data(read(plan, storage, home, state, feeds, *b)),
+                        })
+                        .collect()
+                })
+                .collect();
+            let exprs: SmallVec<[(&crate::fused::FusedExpr, &[GroupInput]); MAX_GROUP]> = members
+                .iter()
+                .zip(&inputs)
+                .map(|(&m, inputs)| match &plan.steps[m].kernel {
+                    Kernel::Fused(expr) => (expr, &inputs[..]),
+                    other => unreachable!("a group holds fused steps, not {other:?}"),
+                })
+                .collect();
+            let mut out_slices: SmallVec<[&mut [f32]; MAX_GROUP]> = outs.iter_mut().map(|o| &mut o[..numel]).collect();
+            fused_group(&exprs, &mut out_slices);
+        }
+        for (&m, out) in members.iter().zip(outs) {
+            storage[home[plan.steps[m].output.0 as usize]] = out;
+        }
+        if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
+            let entry = profile.entry(format!("fused group of {}", members.len())).or_default();
             entry.0 += started.elapsed();
             entry.1 += 1;
         }
@@ -203,6 +294,64 @@ impl CpuProgram {
         }
         Ok(())
     }
+}
+
+/// The plan's steps in order, with runs of fused steps of one size (at least [`GROUP_MIN`]
+/// elements) made groups: a step of at most [`HOIST_MAX`] elements in between that reads no
+/// group output moves ahead of the group. A group is kept only when running it together cannot
+/// change a value, given how the memory plan shares storage: every member writes storage of its
+/// own that no member reads as another buffer, and no moved step writes storage a member reads
+/// or writes.
+fn schedule(plan: &Plan, home: &[usize]) -> Vec<Unit> {
+    let numel = |s: usize| plan.buffers[plan.steps[s].output.0 as usize].numel();
+    let fused = |s: usize| matches!(plan.steps[s].kernel, Kernel::Fused(_)) && is_temp(plan, plan.steps[s].output);
+    let mut units = Vec::new();
+    let mut i = 0;
+    while i < plan.steps.len() {
+        let mut group: SmallVec<[usize; 8]> = SmallVec::new();
+        let mut moved: Vec<usize> = Vec::new();
+        if fused(i) && numel(i) >= GROUP_MIN {
+            group.push(i);
+            for j in i + 1..plan.steps.len() {
+                let reads_group =
+                    plan.steps[j].inputs.iter().any(|b| group.iter().any(|&g| plan.steps[g].output == *b));
+                if fused(j) && numel(j) == numel(i) && group.len() < MAX_GROUP {
+                    group.push(j);
+                } else if numel(j) <= HOIST_MAX && !reads_group {
+                    moved.push(j);
+                } else {
+                    break;
+                }
+            }
+            moved.retain(|&m| m < *group.last().expect("the group has a member"));
+        }
+        if group.len() >= 2 && group_is_safe(plan, home, &group, &moved) {
+            i = group.last().expect("the group has a member") + 1;
+            units.extend(moved.into_iter().map(Unit::Step));
+            units.push(Unit::Group(group));
+        } else {
+            units.push(Unit::Step(i));
+            i += 1;
+        }
+    }
+    units
+}
+
+/// Whether running `moved`, then `group` chunk by chunk, computes what the plan's order does.
+fn group_is_safe(plan: &Plan, home: &[usize], group: &[usize], moved: &[usize]) -> bool {
+    let slot = |b: BufId| is_temp(plan, b).then(|| home[b.0 as usize]);
+    let outputs: Vec<BufId> = group.iter().map(|&g| plan.steps[g].output).collect();
+    let out_slots: Vec<usize> = outputs.iter().filter_map(|&b| slot(b)).collect();
+    let distinct =
+        out_slots.len() == outputs.len() && (1..out_slots.len()).all(|i| !out_slots[..i].contains(&out_slots[i]));
+    let member_inputs =
+        || group.iter().flat_map(|&g| plan.steps[g].inputs.iter().copied()).filter(|b| !outputs.contains(b));
+    let inputs_apart = member_inputs().all(|b| slot(b).is_none_or(|s| !out_slots.contains(&s)));
+    let moved_apart = moved.iter().all(|&m| {
+        let out = plan.steps[m].output;
+        slot(out).is_none_or(|s| !out_slots.contains(&s) && member_inputs().all(|b| b == out || slot(b) != Some(s)))
+    });
+    distinct && inputs_apart && moved_apart
 }
 
 fn is_temp(plan: &Plan, id: BufId) -> bool {

@@ -20,6 +20,75 @@ pub fn fused(expr: &FusedExpr, inputs: &[View], out: &mut [f32]) {
     for_each_chunk(out, ELEMENT_CHUNK, |c, chunk| eval_range(expr, inputs, c * ELEMENT_CHUNK, chunk));
 }
 
+/// An input of a member of a [`fused_group`]: a buffer (of the group's size, or a scalar), or
+/// the output of an earlier member.
+#[derive(Clone, Copy, Debug)]
+pub enum GroupInput<'a> {
+    /// A buffer read as [`fused`] reads its inputs.
+    Data(&'a [f32]),
+    /// The output of member `k` (an earlier one), read at the same element.
+    Member(usize),
+}
+
+/// A raw output pointer shared by the tasks of [`fused_group`], each writing its own chunk.
+#[derive(Clone, Copy)]
+struct ChunkPtr(*mut f32);
+// SAFETY: the tasks of `fused_group` write disjoint chunks, and the outputs outlive them.
+unsafe impl Send for ChunkPtr {}
+// SAFETY: as for Send.
+unsafe impl Sync for ChunkPtr {}
+
+/// Evaluates several fused expressions of one size together, chunk by chunk: member k writes
+/// `outs[k]` and may read earlier members' outputs, whose chunk is then still in cache. Each
+/// element is computed exactly as [`fused`] computes it, member after member, so the results
+/// are the same bits; what changes is memory traffic (Adam's moment and parameter updates read
+/// the gradient and the new moments once from memory instead of three times).
+///
+/// # Panics
+/// If the outputs differ in length, or a member reads a later member or itself.
+pub fn fused_group(members: &[(&FusedExpr, &[GroupInput])], outs: &mut [&mut [f32]]) {
+    let n = outs.first().map_or(0, |o| o.len());
+    assert!(outs.iter().all(|o| o.len() == n) && members.len() == outs.len(), "a fused group's outputs share one size");
+    for (k, (expr, inputs)) in members.iter().enumerate() {
+        assert!(!expr.instrs.is_empty() && inputs.len() == expr.inputs, "member {k} is a well-formed expression");
+        for input in inputs.iter() {
+            match input {
+                GroupInput::Member(j) => assert!(*j < k, "member {k} reads member {j}, not an earlier one"),
+                GroupInput::Data(d) => assert!(d.len() == 1 || d.len() == n, "member {k}'s inputs match its size"),
+            }
+        }
+    }
+    let pointers: smallvec::SmallVec<[ChunkPtr; 8]> = outs.iter_mut().map(|o| ChunkPtr(o.as_mut_ptr())).collect();
+    let chunk = |c: usize| {
+        let range = c * ELEMENT_CHUNK..n.min((c + 1) * ELEMENT_CHUNK);
+        // SAFETY: the outputs are distinct buffers of n values (each a separate `&mut`); this task
+        // is the only one that touches chunk c of each, and they outlive the tasks.
+        let mut chunks: smallvec::SmallVec<[&mut [f32]; 8]> = pointers
+            .iter()
+            .map(|p| unsafe { std::slice::from_raw_parts_mut(p.0.add(range.start), range.len()) })
+            .collect();
+        for (k, (expr, inputs)) in members.iter().enumerate() {
+            let (done, rest) = chunks.split_at_mut(k);
+            let views: smallvec::SmallVec<[View; 8]> = inputs
+                .iter()
+                .map(|input| match *input {
+                    GroupInput::Data(data) if data.len() == 1 => View { data, shape: &[] },
+                    GroupInput::Data(data) => View { data: &data[range.clone()], shape: &[] },
+                    GroupInput::Member(j) => View { data: &*done[j], shape: &[] },
+                })
+                .collect();
+            eval_range(expr, &views, 0, rest[0]);
+        }
+    };
+    let chunks = n.div_ceil(ELEMENT_CHUNK);
+    if n >= super::par::PAR_MIN {
+        use rayon::prelude::*;
+        (0..chunks).into_par_iter().for_each(chunk);
+    } else {
+        (0..chunks).for_each(chunk);
+    }
+}
+
 /// Evaluates `expr` for the elements `start..start + out.len()` on the calling thread, block by
 /// block, with the widest vector instructions the CPU has (chosen at run time: the build itself
 /// targets baseline x86-64). Every path computes the same bits: no path contracts a multiply and

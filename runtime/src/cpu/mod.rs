@@ -6,7 +6,7 @@
 mod conv;
 pub mod denormals;
 pub(crate) mod elementwise;
-mod fused;
+pub(crate) mod fused;
 pub mod gemm;
 mod im2col;
 mod labels;
