@@ -128,10 +128,7 @@ impl CpuProgram {
         feeds: &HashMap<&str, Vec<f32>>,
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
-        self.check(state, feeds)?;
-        for index in 0..self.plan.steps.len() {
-            self.execute_step(index, state, feeds, noise);
-        }
+        self.compute_as(false, state, feeds, noise)?;
         self.commit(state);
         Ok(())
     }
@@ -149,7 +146,22 @@ impl CpuProgram {
         feeds: &HashMap<&str, Vec<f32>>,
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
+        self.compute_as(true, state, feeds, noise)
+    }
+
+    /// [`Self::compute`], on the grouped schedule or step by step in the plan's order.
+    fn compute_as(
+        &mut self,
+        grouped: bool,
+        state: &State,
+        feeds: &HashMap<&str, Vec<f32>>,
+        noise: &NoiseKey,
+    ) -> Result<(), ExecError> {
         self.check(state, feeds)?;
+        if !grouped {
+            (0..self.plan.steps.len()).for_each(|index| self.execute_step(index, state, feeds, noise));
+            return Ok(());
+        }
         for unit in 0..self.schedule.len() {
             match &self.schedule[unit] {
                 Unit::Step(index) => self.execute_step(*index, state, feeds, noise),
@@ -202,7 +214,7 @@ impl CpuProgram {
         debug_assert!(step.inputs.iter().all(|b| home[b.0 as usize] != out_home || !is_temp(plan, *b)));
         let mut out = std::mem::take(&mut storage[out_home]);
         {
-            let views: smallvec::SmallVec<[View; 8]> = step
+            let views: SmallVec<[View; 8]> = step
                 .inputs
                 .iter()
                 .map(|b| View { data: read(plan, storage, home, state, feeds, *b), shape: plan.shape(*b) })
@@ -211,12 +223,7 @@ impl CpuProgram {
             execute(&step.kernel, &views, &mut out[..numel], plan.shape(step.output), noise);
         }
         storage[out_home] = out;
-        if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
-            let kind = step.label.rsplit('(').next().unwrap_or("").trim_end_matches(')').to_string();
-            let entry = profile.entry(kind).or_default();
-            entry.0 += started.elapsed();
-            entry.1 += 1;
-        }
+        record(profile, started, || step.label.rsplit('(').next().unwrap_or("").trim_end_matches(')').to_string());
     }
 
     /// Runs the fused steps of group `unit` together.
@@ -257,11 +264,7 @@ impl CpuProgram {
         for (&m, out) in members.iter().zip(outs) {
             storage[home[plan.steps[m].output.0 as usize]] = out;
         }
-        if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
-            let entry = profile.entry(format!("fused group of {}", members.len())).or_default();
-            entry.0 += started.elapsed();
-            entry.1 += 1;
-        }
+        record(profile, started, || format!("fused group of {}", members.len()));
     }
 
     /// The values of buffer `id` after the last run (a temp, or a state or feed read by it).
@@ -352,6 +355,15 @@ fn group_is_safe(plan: &Plan, home: &[usize], group: &[usize], moved: &[usize]) 
         slot(out).is_none_or(|s| !out_slots.contains(&s) && member_inputs().all(|b| b == out || slot(b) != Some(s)))
     });
     distinct && inputs_apart && moved_apart
+}
+
+/// Adds the time since `started` to the profile's entry `kind` (when profiling).
+fn record(profile: &mut Option<Profile>, started: Option<std::time::Instant>, kind: impl FnOnce() -> String) {
+    if let (Some(profile), Some(started)) = (profile.as_mut(), started) {
+        let entry = profile.entry(kind()).or_default();
+        entry.0 += started.elapsed();
+        entry.1 += 1;
+    }
 }
 
 fn is_temp(plan: &Plan, id: BufId) -> bool {

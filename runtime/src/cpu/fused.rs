@@ -5,7 +5,7 @@
 //! ([`with_unary`], [`with_binary`]), so fused and unfused programs agree bit for bit.
 
 use super::elementwise::{with_binary, with_unary, ApplyBinary, ApplyUnary};
-use super::par::{for_each_chunk, ELEMENT_CHUNK};
+use super::par::{for_each_chunk, SharedOut, ELEMENT_CHUNK};
 use super::View;
 use crate::fused::{FusedExpr, ScalarInstr};
 
@@ -30,14 +30,6 @@ pub enum GroupInput<'a> {
     Member(usize),
 }
 
-/// A raw output pointer shared by the tasks of [`fused_group`], each writing its own chunk.
-#[derive(Clone, Copy)]
-struct ChunkPtr(*mut f32);
-// SAFETY: the tasks of `fused_group` write disjoint chunks, and the outputs outlive them.
-unsafe impl Send for ChunkPtr {}
-// SAFETY: as for Send.
-unsafe impl Sync for ChunkPtr {}
-
 /// Evaluates several fused expressions of one size together, chunk by chunk: member k writes
 /// `outs[k]` and may read earlier members' outputs, whose chunk is then still in cache. Each
 /// element is computed exactly as [`fused`] computes it, member after member, so the results
@@ -58,7 +50,7 @@ pub fn fused_group(members: &[(&FusedExpr, &[GroupInput])], outs: &mut [&mut [f3
             }
         }
     }
-    let pointers: smallvec::SmallVec<[ChunkPtr; 8]> = outs.iter_mut().map(|o| ChunkPtr(o.as_mut_ptr())).collect();
+    let pointers: smallvec::SmallVec<[SharedOut; 8]> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
     let chunk = |c: usize| {
         let range = c * ELEMENT_CHUNK..n.min((c + 1) * ELEMENT_CHUNK);
         // SAFETY: the outputs are distinct buffers of n values (each a separate `&mut`); this task

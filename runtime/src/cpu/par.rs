@@ -21,6 +21,17 @@ pub fn for_each_chunk(out: &mut [f32], chunk_len: usize, f: impl Fn(usize, &mut 
 /// The chunk length for independent elementwise work: large enough to amortize scheduling.
 pub const ELEMENT_CHUNK: usize = 1 << 14;
 
+/// An output pointer shared by parallel tasks that each write their own disjoint part of it
+/// (GEMM output blocks, a fused group's chunks). Whoever builds one guarantees that the parts are
+/// disjoint and that the storage outlives the tasks.
+#[derive(Clone, Copy)]
+pub struct SharedOut(pub *mut f32);
+// SAFETY: only sound as its builders use it: tasks write pairwise disjoint parts of storage that
+// outlives them (see the type's doc and each use's SAFETY comment).
+unsafe impl Send for SharedOut {}
+// SAFETY: as for Send.
+unsafe impl Sync for SharedOut {}
+
 /// Copies `src` into `dst` (of the same length). Runs of up to 32 values, the length of the
 /// runs the convolution and GEMM packing copy, are moved by a few fixed-size (possibly
 /// overlapping) blocks, which compile to inline vector moves: a `memmove` call per run had been 14%

@@ -34,8 +34,6 @@ pub(super) trait MicroKernel {
     const MR: usize;
     /// Columns of a tile (and of a packed B panel).
     const NR: usize;
-    /// The instruction set, as the benchmarks print it.
-    const NAME: &'static str;
 
     /// C[tile] (+)= Σ_p a[p·MR + r] · b[p·NR + j] for p < kc.
     ///
@@ -83,7 +81,6 @@ pub(super) struct Portable;
 impl MicroKernel for Portable {
     const MR: usize = 4;
     const NR: usize = 16;
-    const NAME: &'static str = "portable";
 
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
         // SAFETY: forwarded contract.
@@ -123,7 +120,7 @@ mod x86 {
     /// from one template and the vector width's intrinsics, so that the AVX-512 and AVX2 kernels
     /// cannot drift apart.
     macro_rules! simd_kernel {
-        ($(#[$doc:meta])* $kernel:ident, $tile:ident, $feature:literal, $name:literal, mr $mr:literal,
+        ($(#[$doc:meta])* $kernel:ident, $tile:ident, $feature:literal, mr $mr:literal,
          lanes $lanes:literal, rows $rows:tt, $zero:ident, $load:ident, $splat:ident, $fma:ident, $add:ident,
          $store:ident) => {
             $(#[$doc])*
@@ -132,7 +129,6 @@ mod x86 {
             impl MicroKernel for $kernel {
                 const MR: usize = $mr;
                 const NR: usize = 2 * $lanes;
-                const NAME: &'static str = $name;
 
                 unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
                     // SAFETY: forwarded contract (the CPU has the kernel's instruction set).
@@ -189,13 +185,13 @@ mod x86 {
 
     simd_kernel!(
         /// The AVX-512 kernel: 12 rows × 2 zmm vectors of 16 columns.
-        Avx512, avx512_tile, "avx512f", "avx512f", mr 12, lanes 16, rows [1 2 3 4 5 6 7 8 9 10 11 12],
+        Avx512, avx512_tile, "avx512f", mr 12, lanes 16, rows [1 2 3 4 5 6 7 8 9 10 11 12],
         _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_storeu_ps
     );
 
     simd_kernel!(
         /// The AVX2+FMA kernel: 6 rows × 2 ymm vectors of 8 columns.
-        Avx2, avx2_tile, "avx2,fma", "avx2+fma", mr 6, lanes 8, rows [1 2 3 4 5 6],
+        Avx2, avx2_tile, "avx2,fma", mr 6, lanes 8, rows [1 2 3 4 5 6],
         _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_storeu_ps
     );
 }

@@ -13,6 +13,7 @@
 mod kernels;
 mod pack;
 
+use super::par::SharedOut;
 use kernels::{MicroKernel, Portable, Tile};
 use pack::{pack, AlignedScratch};
 use rayon::prelude::*;
@@ -109,15 +110,9 @@ impl Isa {
     /// The name benchmarks print, with the tile shape.
     pub fn name(self) -> &'static str {
         match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => kernels::Avx512::NAME,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => kernels::Avx2::NAME,
-            #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx512 => "avx512f",
-            #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 => "avx2+fma",
-            Isa::Portable => Portable::NAME,
+            Isa::Portable => "portable",
         }
     }
 }
@@ -149,7 +144,7 @@ pub fn sgemm_with(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mu
         }
         return;
     }
-    let product = Product { m, n, k, a, b, c: OutPtr(c.as_mut_ptr()), accumulate };
+    let product = Product { m, n, k, a, b, c: SharedOut(c.as_mut_ptr()), accumulate };
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => product.run::<kernels::Avx512>(),
@@ -161,15 +156,6 @@ pub fn sgemm_with(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mu
     }
 }
 
-/// C's storage, shared by tasks that write disjoint blocks of it.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks write pairwise disjoint blocks of C (see `Product::run`), and the pointer outlives
-// them: `sgemm_with` borrows C mutably until every task has finished.
-unsafe impl Send for OutPtr {}
-// SAFETY: as for Send.
-unsafe impl Sync for OutPtr {}
-
 /// One checked product: the operands and where the result goes.
 #[derive(Clone, Copy)]
 struct Product<'a> {
@@ -178,7 +164,9 @@ struct Product<'a> {
     k: usize,
     a: Mat<'a>,
     b: Mat<'a>,
-    c: OutPtr,
+    /// C's storage: tasks write disjoint blocks of it (see [`Product::run`]), and `sgemm_with`
+    /// borrows C mutably until every task has finished.
+    c: SharedOut,
     accumulate: bool,
 }
 
