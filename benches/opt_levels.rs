@@ -62,7 +62,7 @@ fn main() {
                     let nodes = autodiff::training_program_with(&train, phase, &names).node_count();
                     let program = CpuProgram::new(graphc::training_plan(&train, phase, &names));
                     let mut state = State::default();
-                    init::fill_state(&mut state, &train.params, &[&program], 1);
+                    init::fill_state(&mut state, &train.params, &[program.plan()], 1);
                     let feeds = init::synthetic_feeds(&program);
                     Level { program, state, feeds, nodes, times: Vec::new() }
                 })

@@ -6,9 +6,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use graphc::error::SourceFile;
-use graphc::train::{self, RunOptions};
+use graphc::train::{self, RunOptions, TrainDevice};
 use graphc::{compile, emit, CompileOptions, PhaseSelect};
-use graphc_runtime::device::DeviceRequest;
+use graphc_runtime::device::{DeviceRequest, Selected};
 
 /// A declarative model-graph compiler for Caffe-style graph files.
 #[derive(Parser)]
@@ -177,10 +177,12 @@ enum Emit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, out, epochs, max_steps, seed, data, device, resume, threads, build } => {
-            if let Err(code) = choose_device(device) {
-                return code;
-            }
+        Command::Run { file, out, epochs, max_steps, seed, data, device: request, resume, threads, build } => {
+            let device = match choose_device(request) {
+                Ok(Selected::Cpu(_)) => TrainDevice::Cpu,
+                Ok(Selected::Cuda(ordinal)) => TrainDevice::Cuda { ordinal, fallback: request == DeviceRequest::Auto },
+                Err(code) => return code,
+            };
             if let Err(code) = start_threads(threads) {
                 return code;
             }
@@ -203,7 +205,7 @@ fn main() -> ExitCode {
                 eprintln!("note: Ctrl-C will not save a checkpoint ({e})");
             }
             let interrupt = Some(interrupt);
-            let run_opts = RunOptions { out: out.clone(), max_steps, epochs, seed, data, resume, interrupt };
+            let run_opts = RunOptions { out: out.clone(), max_steps, epochs, seed, data, resume, interrupt, device };
             if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::copy(&file, out.join("graph.g"))) {
                 eprintln!("error: cannot write the run directory {}: {e}", out.display());
                 return ExitCode::FAILURE;
@@ -223,7 +225,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Eval { run, n, classifier, data, seed, json, device } => {
-            if let Err(code) = choose_device(device) {
+            if let Err(code) = choose_device(device).map(on_the_cpu) {
                 return code;
             }
             if let Err(code) = start_threads(None) {
@@ -239,7 +241,7 @@ fn main() -> ExitCode {
             finish(text, |text| print!("{text}"))
         }
         Command::Sample { run, n, grid, traverse, out, seed, device } => {
-            if let Err(code) = choose_device(device) {
+            if let Err(code) = choose_device(device).map(on_the_cpu) {
                 return code;
             }
             graphc_runtime::cpu::denormals::flush_denormals_on_this_thread();
@@ -330,16 +332,25 @@ fn start_threads(threads: Option<usize>) -> Result<(), ExitCode> {
 
 /// Settles the device: prints a note when `auto` falls back to the CPU, fails with one line when
 /// a CUDA device was asked for and cannot be used.
-fn choose_device(request: DeviceRequest) -> Result<(), ExitCode> {
+fn choose_device(request: DeviceRequest) -> Result<Selected, ExitCode> {
     match graphc_runtime::device::select(request) {
-        Ok(note) => {
-            note.iter().for_each(|n| eprintln!("{n}"));
-            Ok(())
+        Ok(selected) => {
+            if let Selected::Cpu(Some(note)) = &selected {
+                eprintln!("{note}");
+            }
+            Ok(selected)
         }
         Err(why) => {
             eprintln!("error: --device {}: {why}", request_name(request));
             Err(ExitCode::FAILURE)
         }
+    }
+}
+
+/// `eval` and `sample` run on the CPU backend: on a usable GPU they say so in one line.
+fn on_the_cpu(selected: Selected) {
+    if let Selected::Cuda(ordinal) = selected {
+        eprintln!("note: cuda:{ordinal} is present, but this command runs on the CPU (the CUDA backend trains)");
     }
 }
 

@@ -56,7 +56,7 @@ fn allocations_of_warmed_up_steps(file: &str) -> Vec<(String, usize)> {
     let mut programs: Vec<CpuProgram> =
         compiled.phases.iter().map(|p| CpuProgram::new(training_plan(&train, p, &compiled.passes))).collect();
     let mut state = State::default();
-    init::fill_state(&mut state, &train.params, &programs.iter().collect::<Vec<_>>(), 1);
+    init::fill_state(&mut state, &train.params, &programs.iter().map(|p| p.plan()).collect::<Vec<_>>(), 1);
     let mut counts = Vec::new();
     for (phase, program) in compiled.phases.iter().zip(&mut programs) {
         let feeds = init::synthetic_feeds(program);

@@ -153,7 +153,7 @@ fn model(file: &str, batch: usize) -> (graphc::Compiled, Graph) {
 fn step(program: &Graph, train: &Graph, losses: &[String]) -> (Vec<f32>, State) {
     let mut program = CpuProgram::new(lower::to_plan(program, &[]));
     let mut state = State::default();
-    init::fill_state(&mut state, &train.params, &[&program], 3);
+    init::fill_state(&mut state, &train.params, &[program.plan()], 3);
     program.run(&mut state, &init::synthetic_feeds(&program), &NoiseKey { seed: 5, draw: 0 }).unwrap();
     let values = losses.iter().map(|l| program.value(&state, program.plan().output(l).unwrap())[0]).collect();
     (values, state)

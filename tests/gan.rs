@@ -24,7 +24,8 @@ fn initial_state(c: &Compiled, programs: &[&CpuProgram]) -> State {
     let train =
         build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: c.batch_size }).unwrap();
     let mut state = State::default();
-    init::fill_state(&mut state, &train.params, programs, 5);
+    let plans: Vec<&graphc_runtime::Plan> = programs.iter().map(|p| p.plan()).collect();
+    init::fill_state(&mut state, &train.params, &plans, 5);
     state
 }
 
@@ -63,6 +64,7 @@ fn gan_runs_k_discriminator_steps_per_generator_step() {
         data: "mnist".into(),
         resume: false,
         interrupt: None,
+        device: graphc::train::TrainDevice::Cpu,
     };
     train::run(&c, &opts, &mut |_| {}).unwrap();
     let (_, position) = train::checkpoint::load(&dir.path().join("checkpoint.safetensors")).unwrap();
@@ -135,6 +137,7 @@ fn short_run(name: &str, text: &str, steps: u64) -> Vec<serde_json::Value> {
         data: "mnist".into(),
         resume: false,
         interrupt: None,
+        device: graphc::train::TrainDevice::Cpu,
     };
     train::run(&c, &opts, &mut |_| {}).unwrap();
     assert!(dir.path().join("loss.png").exists() && dir.path().join("samples/step_000000.png").exists());

@@ -21,7 +21,7 @@ fn model(file: &str, batch: usize) -> (Compiled, Graph) {
 fn three_steps(plan: Plan, train: &Graph, losses: &[&str]) -> (Vec<u32>, State) {
     let mut program = CpuProgram::new(plan);
     let mut state = State::default();
-    init::fill_state(&mut state, &train.params, &[&program], 11);
+    init::fill_state(&mut state, &train.params, &[program.plan()], 11);
     let mut bits = Vec::new();
     for draw in 0..3 {
         program.run(&mut state, &init::synthetic_feeds(&program), &NoiseKey { seed: 4, draw }).unwrap();
@@ -96,7 +96,7 @@ fn a_non_finite_value_is_traced_to_its_op_despite_reuse() {
     let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: None }).unwrap();
     let mut program = CpuProgram::new(graphc::training_plan(&train, &c.phases[0], &[]));
     let mut state = State::default();
-    init::fill_state(&mut state, &train.params, &[&program], 1);
+    init::fill_state(&mut state, &train.params, &[program.plan()], 1);
     let feeds = init::synthetic_feeds(&program);
     let noise = NoiseKey { seed: 0, draw: 0 };
     let before = state.clone();
@@ -112,7 +112,7 @@ fn a_non_finite_value_is_traced_to_its_op_despite_reuse() {
 fn three_steps_ordered(plan: Plan, train: &Graph, losses: &[&str], grouped: bool) -> (Vec<u32>, State, usize) {
     let mut program = CpuProgram::new(plan);
     let mut state = State::default();
-    init::fill_state(&mut state, &train.params, &[&program], 7);
+    init::fill_state(&mut state, &train.params, &[program.plan()], 7);
     let mut bits = Vec::new();
     for draw in 0..3 {
         let (feeds, noise) = (init::synthetic_feeds(&program), NoiseKey { seed: 9, draw });

@@ -52,7 +52,7 @@ fn opt_levels_0_and_2_train_every_model_alike() {
                 let names = graphc::passes::level_names(level);
                 let mut program = CpuProgram::new(graphc::training_plan(&train, phase, &names));
                 let mut state = State::default();
-                init::fill_state(&mut state, &train.params, &[&program], 9);
+                init::fill_state(&mut state, &train.params, &[program.plan()], 9);
                 let mut losses = Vec::new();
                 for draw in 0..3 {
                     let feeds = init::synthetic_feeds(&program);

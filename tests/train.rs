@@ -20,6 +20,7 @@ fn options(out: &std::path::Path, steps: u64) -> RunOptions {
         data: "mnist".into(),
         resume: false,
         interrupt: None,
+        device: graphc::train::TrainDevice::Cpu,
     }
 }
 

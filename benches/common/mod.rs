@@ -35,7 +35,7 @@ impl Model {
             .map(|p| (CpuProgram::new(graphc::training_plan(&train, p, &compiled.passes)), p.steps))
             .collect();
         let mut state = State::default();
-        let refs: Vec<&CpuProgram> = programs.iter().map(|(p, _)| p).collect();
+        let refs: Vec<&graphc_runtime::Plan> = programs.iter().map(|(p, _)| p.plan()).collect();
         init::fill_state(&mut state, &train.params, &refs, 1);
         let phases = programs
             .into_iter()

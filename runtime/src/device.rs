@@ -45,28 +45,43 @@ impl fmt::Display for CudaUnavailable {
 
 impl std::error::Error for CudaUnavailable {}
 
-/// The device a run uses: the CPU, with a one-line note when `auto` found no usable GPU, or an
-/// error when `cuda` was asked for and cannot be had.
-pub fn select(request: DeviceRequest) -> Result<Option<String>, CudaUnavailable> {
+/// The device a run uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selected {
+    /// The CPU, with a one-line note when `auto` found no usable GPU.
+    Cpu(Option<String>),
+    /// CUDA device N, whose driver and libraries are present.
+    Cuda(usize),
+}
+
+/// Chooses the device for `request`: `auto` takes CUDA device 0 when its driver, NVRTC and
+/// cuBLAS are present, else the CPU with a note; `cuda:N` without them is an error.
+pub fn select(request: DeviceRequest) -> Result<Selected, CudaUnavailable> {
     match request {
-        DeviceRequest::Cpu => Ok(None),
-        DeviceRequest::Auto => match usable_cuda_device(0) {
-            Ok(()) => Ok(None),
-            Err(why) => Ok(Some(format!("note: running on the CPU ({why})"))),
+        DeviceRequest::Cpu => Ok(Selected::Cpu(None)),
+        DeviceRequest::Auto => match probe_libraries(0) {
+            Ok(()) => Ok(Selected::Cuda(0)),
+            Err(why) => Ok(Selected::Cpu(Some(format!("note: running on the CPU ({why})")))),
         },
-        DeviceRequest::Cuda(ordinal) => usable_cuda_device(ordinal).map(|()| None),
+        DeviceRequest::Cuda(ordinal) => probe_libraries(ordinal).map(|()| Selected::Cuda(ordinal)),
     }
 }
 
-/// Whether CUDA device `ordinal` can run programs. Today no build can: the CUDA executor is not
-/// written yet (issue #6), so after the probe this is always an error saying which part is
-/// missing.
-fn usable_cuda_device(ordinal: usize) -> Result<(), CudaUnavailable> {
+/// Whether CUDA device `ordinal` exists and the libraries the CUDA backend loads (the driver,
+/// NVRTC and cuBLAS) are present, checked without a call that could panic.
+pub fn probe_libraries(ordinal: usize) -> Result<(), CudaUnavailable> {
     let count = probe_device_count()?;
     if ordinal >= count {
         return Err(CudaUnavailable(format!("no CUDA device {ordinal}: the driver reports {count}")));
     }
-    Err(CudaUnavailable(format!("CUDA device {ordinal} found, but graphc's CUDA executor is not implemented yet")))
+    for (library, package) in [("nvrtc", "NVRTC"), ("cublas", "cuBLAS")] {
+        if !library_present(library) {
+            return Err(CudaUnavailable(format!(
+                "CUDA device {ordinal} found, but {package} (lib{library}) is not on the library path"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the CUDA library `name` (`cuda`, `nvrtc`) loads under any of the names cudarc tries.
@@ -101,6 +116,12 @@ pub fn compile_ptx(source: &str, arch: &'static str) -> Result<String, Option<St
     cudarc::nvrtc::compile_ptx_with_opts(source, opts).map(|ptx| ptx.to_src()).map_err(|e| Some(format!("{e:?}")))
 }
 
+/// Without the `cuda` feature no CUDA library is looked for.
+#[cfg(not(feature = "cuda"))]
+fn library_present(_name: &str) -> bool {
+    false
+}
+
 /// Without the `cuda` feature there is no CUDA support to probe.
 #[cfg(not(feature = "cuda"))]
 pub fn probe_device_count() -> Result<usize, CudaUnavailable> {
@@ -123,6 +144,6 @@ mod tests {
 
     #[test]
     fn cpu_needs_no_probe() {
-        assert_eq!(select(DeviceRequest::Cpu), Ok(None));
+        assert_eq!(select(DeviceRequest::Cpu), Ok(Selected::Cpu(None)));
     }
 }

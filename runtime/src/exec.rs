@@ -24,6 +24,8 @@ pub enum ExecError {
     State { name: String, expected: usize, found: Option<usize> },
     /// A feed is absent or has the wrong size.
     Feed { name: String, expected: usize, found: Option<usize> },
+    /// The device failed (a CUDA call returned an error).
+    Device(String),
 }
 
 impl fmt::Display for ExecError {
@@ -31,6 +33,7 @@ impl fmt::Display for ExecError {
         let (what, name, expected, found) = match self {
             ExecError::State { name, expected, found } => ("state", name, expected, found),
             ExecError::Feed { name, expected, found } => ("input", name, expected, found),
+            ExecError::Device(why) => return f.write_str(why),
         };
         match found {
             Some(n) => write!(f, "{what} \"{name}\" has {n} values, the program needs {expected}"),
@@ -277,26 +280,36 @@ impl CpuProgram {
     }
 
     fn check(&self, state: &State, feeds: &HashMap<&str, Vec<f32>>) -> Result<(), ExecError> {
-        for buffer in &self.plan.buffers {
-            let expected = buffer.numel();
-            match &buffer.role {
-                BufferRole::State(name) => {
-                    let found = state.values.get(name).map(Vec::len);
-                    if found != Some(expected) {
-                        return Err(ExecError::State { name: name.clone(), expected, found });
-                    }
-                }
-                BufferRole::Feed(name) => {
-                    let found = feeds.get(name.as_str()).map(Vec::len);
-                    if found != Some(expected) {
-                        return Err(ExecError::Feed { name: name.clone(), expected, found });
-                    }
-                }
-                BufferRole::Temp => {}
-            }
-        }
-        Ok(())
+        check_inputs(&self.plan, |name| state.values.get(name).map(Vec::len), feeds)
     }
+}
+
+/// Checks that every state value and feed `plan` reads is present with its size; `state_len`
+/// gives a state value's length by name.
+pub(crate) fn check_inputs(
+    plan: &Plan,
+    state_len: impl Fn(&str) -> Option<usize>,
+    feeds: &HashMap<&str, Vec<f32>>,
+) -> Result<(), ExecError> {
+    for buffer in &plan.buffers {
+        let expected = buffer.numel();
+        match &buffer.role {
+            BufferRole::State(name) => {
+                let found = state_len(name);
+                if found != Some(expected) {
+                    return Err(ExecError::State { name: name.clone(), expected, found });
+                }
+            }
+            BufferRole::Feed(name) => {
+                let found = feeds.get(name.as_str()).map(Vec::len);
+                if found != Some(expected) {
+                    return Err(ExecError::Feed { name: name.clone(), expected, found });
+                }
+            }
+            BufferRole::Temp => {}
+        }
+    }
+    Ok(())
 }
 
 /// The plan's steps in order, with runs of fused steps of one size (at least [`GROUP_MIN`]

@@ -3,6 +3,7 @@
 //! This crate knows nothing of the graph language or the IR: the compiler lowers a graph to a
 //! [`Plan`], a list of [`Kernel`] calls over numbered buffers, and a backend runs it.
 
+pub mod backend;
 pub mod cpu;
 pub mod cuda;
 pub mod device;

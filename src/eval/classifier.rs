@@ -80,6 +80,7 @@ impl Classifier {
                 data: data.to_string(),
                 resume: false,
                 interrupt: None,
+                device: crate::train::TrainDevice::Cpu,
             };
             train::run(&compiled, &opts, log)?;
         }

@@ -57,17 +57,17 @@ pub fn initial_values(param: &ParamInfo, seed: u64) -> Vec<f32> {
 }
 
 /// Fills `state` with the initial value of each of `params` not already there, and with zeros
-/// for every other state value the programs read (optimizer state).
+/// for every other state value the plans read (optimizer state).
 pub fn fill_state<'a>(
     state: &mut graphc_runtime::exec::State,
     params: impl IntoIterator<Item = &'a ParamInfo>,
-    programs: &[&graphc_runtime::exec::CpuProgram],
+    plans: &[&graphc_runtime::Plan],
     seed: u64,
 ) {
     for p in params {
         state.values.entry(p.name.clone()).or_insert_with(|| initial_values(p, seed));
     }
-    for buffer in programs.iter().flat_map(|p| &p.plan().buffers) {
+    for buffer in plans.iter().flat_map(|p| &p.buffers) {
         if let graphc_runtime::BufferRole::State(name) = &buffer.role {
             state.values.entry(name.clone()).or_insert_with(|| vec![0.0; buffer.numel()]);
         }

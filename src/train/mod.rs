@@ -11,4 +11,4 @@ pub mod sample;
 mod trainer;
 
 pub(crate) use trainer::{build_phase, held_out_losses};
-pub use trainer::{run, RunOptions, RunSummary, TrainError};
+pub use trainer::{run, RunOptions, RunSummary, TrainDevice, TrainError};

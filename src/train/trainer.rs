@@ -9,9 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use graphc_runtime::backend::{Backend, Cpu};
 use graphc_runtime::cpu::NoiseKey;
 use graphc_runtime::exec::{CpuProgram, ExecError, State};
-use graphc_runtime::BufferRole;
+use graphc_runtime::{BufferRole, Plan};
 
 use super::batches::{Batches, Cursor};
 use super::checkpoint::{self, CheckpointError, Position};
@@ -39,6 +40,19 @@ pub struct RunOptions {
     pub resume: bool,
     /// Set (by a Ctrl-C handler, say) to stop after the current iteration with a checkpoint.
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Where the training programs run.
+    pub device: TrainDevice,
+}
+
+/// Where a run's training programs run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TrainDevice {
+    /// The CPU backend.
+    #[default]
+    Cpu,
+    /// CUDA device `ordinal`; when it cannot be opened, `fallback` runs on the CPU with a note
+    /// (`--device auto`) instead of failing (`--device cuda:N`).
+    Cuda { ordinal: usize, fallback: bool },
 }
 
 /// Why a run stopped early.
@@ -123,20 +137,20 @@ pub struct RunSummary {
 }
 
 /// One phase's compiled training program.
-struct PhaseRun {
+struct PhaseRun<P> {
     info: PhaseInfo,
-    program: CpuProgram,
+    program: P,
     /// Images per step, when the phase reads data.
     batch: Option<usize>,
 }
 
 /// Refills the feeds a phase program reads, keeping their storage: a data batch when it has an
 /// image input, and the step.
-fn refill_feeds(program: &CpuProgram, batches: &mut Batches, step: u64, feeds: &mut HashMap<&'static str, Vec<f32>>) {
+fn refill_feeds(plan: &Plan, batches: &mut Batches, step: u64, feeds: &mut HashMap<&'static str, Vec<f32>>) {
     let step_feed = feeds.entry("step").or_default();
     step_feed.clear();
     step_feed.push(step as f32);
-    if let Some(batch) = batch_size(program) {
+    if let Some(batch) = batch_size(plan) {
         let mut images = feeds.remove("image").unwrap_or_default();
         let mut labels = feeds.remove("label").unwrap_or_default();
         batches.next_batch_into(batch, &mut images, &mut labels);
@@ -145,44 +159,93 @@ fn refill_feeds(program: &CpuProgram, batches: &mut Batches, step: u64, feeds: &
     }
 }
 
-fn batch_size(program: &CpuProgram) -> Option<usize> {
-    let plan = program.plan();
+fn batch_size(plan: &Plan) -> Option<usize> {
     plan.buffers.iter().find(|b| b.role == BufferRole::Feed("image".into())).map(|b| b.shape[0])
 }
 
-/// Trains `compiled` as its solver says.
+/// Trains `compiled` as its solver says, on the device `opts` names.
 pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> Result<RunSummary, TrainError> {
+    match opts.device {
+        TrainDevice::Cpu => train_on(&mut Cpu, compiled, opts, log),
+        TrainDevice::Cuda { ordinal, fallback } => run_on_cuda(ordinal, fallback, compiled, opts, log),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_on_cuda(
+    ordinal: usize,
+    fallback: bool,
+    compiled: &Compiled,
+    opts: &RunOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<RunSummary, TrainError> {
+    match graphc_runtime::cuda::exec::CudaDevice::open(ordinal) {
+        Ok(mut device) => {
+            log(&format!("device: {}", device.describe()));
+            train_on(&mut device, compiled, opts, log)
+        }
+        Err(why) if fallback => {
+            log(&format!("note: running on the CPU ({why})"));
+            train_on(&mut Cpu, compiled, opts, log)
+        }
+        Err(why) => Err(TrainError::Exec(ExecError::Device(why.to_string()))),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_on_cuda(
+    _ordinal: usize,
+    fallback: bool,
+    compiled: &Compiled,
+    opts: &RunOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<RunSummary, TrainError> {
+    let why = graphc_runtime::device::probe_device_count().err().map_or_else(String::new, |e| e.to_string());
+    if !fallback {
+        return Err(TrainError::Exec(ExecError::Device(why)));
+    }
+    log(&format!("note: running on the CPU ({why})"));
+    train_on(&mut Cpu, compiled, opts, log)
+}
+
+/// The training loop on `backend`: its state lives on the device, and comes to the host only for
+/// checkpoints, sample grids and the held-out losses.
+fn train_on<B: Backend>(
+    backend: &mut B,
+    compiled: &Compiled,
+    opts: &RunOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<RunSummary, TrainError> {
     let solver = compiled.net.solver.as_ref().ok_or(TrainError::NoSolver)?;
     let seed = opts.seed.unwrap_or(solver.random_seed);
     let train_graph = build_phase(compiled, NetPhase::Train)?;
     let test_graph = build_phase(compiled, NetPhase::Test)?;
-    let mut phases: Vec<PhaseRun> = compiled
-        .phases
-        .iter()
-        .map(|info| {
-            let program = CpuProgram::new(crate::training_plan(&train_graph, info, &compiled.passes));
-            let batch = batch_size(&program);
-            PhaseRun { info: info.clone(), program, batch }
-        })
-        .collect();
-    if std::env::var_os("GRAPHC_PROFILE").is_some() {
-        phases.iter_mut().for_each(|p| p.program.enable_profile());
+    let mut phases: Vec<PhaseRun<B::Program>> = Vec::new();
+    for info in &compiled.phases {
+        let program = backend.program(crate::training_plan(&train_graph, info, &compiled.passes))?;
+        let batch = batch_size(B::plan(&program));
+        phases.push(PhaseRun { info: info.clone(), program, batch });
     }
-    let shapes = state_shapes(&train_graph, &test_graph, &phases);
+    if std::env::var_os("GRAPHC_PROFILE").is_some() {
+        phases.iter_mut().for_each(|p| B::enable_profile(&mut p.program));
+    }
+    let plans: Vec<&Plan> = phases.iter().map(|p| B::plan(&p.program)).collect();
+    let shapes = state_shapes(&train_graph, &test_graph, &plans);
     let data_dir = resolve_source(&opts.data);
     let train_data = load_split(&data_dir, Split::Train)?;
     check_image_size(&train_data, &data_dir)?;
     std::fs::create_dir_all(opts.out.join("samples")).map_err(|e| TrainError::Io(opts.out.clone(), e))?;
     let checkpoint_path = opts.out.join("checkpoint.safetensors");
 
-    let (mut state, mut position) = if opts.resume {
+    let (state, mut position) = if opts.resume {
         let (state, position) = checkpoint::load(&checkpoint_path)?;
         checkpoint::check_fits(&checkpoint_path, &state, &shapes)?;
         log(&format!("resuming from {} at iteration {}", checkpoint_path.display(), position.iteration));
         (state, position)
     } else {
-        (initial_state(&train_graph, &test_graph, &phases, seed), Position { seed, ..Position::default() })
+        (initial_state(&train_graph, &test_graph, &plans, seed), Position { seed, ..Position::default() })
     };
+    let mut state = backend.upload(state)?;
     let images_per_iteration: usize = phases.iter().map(|p| p.batch.unwrap_or(0) * p.info.steps).sum();
     let total = total_iterations(solver.duration, opts, train_data.count, images_per_iteration);
     let cursor = Cursor { epoch: position.epoch, position: position.data_position };
@@ -192,7 +255,7 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
     let references = entropy_references(compiled);
     let samples_at = |iteration: u64| opts.out.join("samples").join(format!("step_{iteration:06}.png"));
     if let (Some(sampler), 0) = (&mut sampler, position.iteration) {
-        sampler.write_png(&mut state, seed, &samples_at(0), &HashMap::new())?;
+        backend.with_host(&mut state, |host| sampler.write_png(host, seed, &samples_at(0), &HashMap::new()))?;
     }
     let progress = super::progress::Progress::new(total, position.iteration);
     let mut window = (Instant::now(), 0usize);
@@ -206,12 +269,12 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
             let mut last = Vec::new();
             for k in 0..phase.info.steps {
                 let step = iteration * phase.info.steps as u64 + k as u64 + 1;
-                refill_feeds(&phase.program, &mut batches, step, &mut feeds);
+                refill_feeds(B::plan(&phase.program), &mut batches, step, &mut feeds);
                 let noise = NoiseKey { seed, draw: position.draw };
-                phase.program.compute(&state, &feeds, &noise)?;
-                last = read_losses(&phase.program, &state, &phase.info);
-                check_finite(&mut phase.program, &state, (&feeds, &noise), &phase.info, &last, iteration)?;
-                phase.program.commit(&mut state);
+                backend.compute(&mut phase.program, &state, &feeds, &noise)?;
+                last = read_losses(backend, &phase.program, &state, &phase.info)?;
+                check_finite(backend, &mut phase.program, &state, (&feeds, &noise), &phase.info, &last, iteration)?;
+                B::commit(&mut phase.program, &mut state);
                 position.draw += 1;
             }
             window.1 += phase.batch.unwrap_or(0) * phase.info.steps;
@@ -240,21 +303,27 @@ pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) ->
         progress.tick(done);
         let interrupted = opts.interrupt.as_ref().is_some_and(|flag| flag.load(std::sync::atomic::Ordering::SeqCst));
         if interrupted && done < total {
-            checkpoint::save(&checkpoint_path, &state, &shapes, &position)?;
+            backend.with_host(&mut state, |host| {
+                checkpoint::save(&checkpoint_path, host, &shapes, &position).map_err(TrainError::from)
+            })?;
             progress.finish();
             return Err(TrainError::Interrupted { iteration: done, checkpoint: checkpoint_path });
         }
         if (solver.snapshot > 0 && done % solver.snapshot as u64 == 0) || done == total {
-            checkpoint::save(&checkpoint_path, &state, &shapes, &position)?;
-            if let Some(sampler) = &mut sampler {
-                sampler.write_png(&mut state, seed, &samples_at(done), &HashMap::new())?;
-            }
+            backend.with_host(&mut state, |host| {
+                checkpoint::save(&checkpoint_path, host, &shapes, &position)?;
+                match &mut sampler {
+                    Some(sampler) => sampler.write_png(host, seed, &samples_at(done), &HashMap::new()),
+                    None => Ok(()),
+                }
+            })?;
             plot_losses(&opts.out, &references)?;
         }
     }
     progress.finish();
-    log_profile(&phases, log);
-    let held_out = held_out_losses(&train_graph, &compiled.phases, &mut state, &data_dir, seed)?;
+    log_profile(phases.iter().filter_map(|p| B::profile(&p.program)), log);
+    let held_out =
+        backend.with_host(&mut state, |host| held_out_losses(&train_graph, &compiled.phases, host, &data_dir, seed))?;
     for (phase, value) in &held_out {
         log(&format!("held-out loss of phase \"{phase}\": {value:.4}"));
         write_json(
@@ -301,13 +370,13 @@ fn total_iterations(duration: Duration, opts: &RunOptions, examples: usize, per_
 
 /// Every state value of the run and its shape: parameters (TRAIN and TEST graphs), running
 /// statistics and the optimizer state of every phase.
-fn state_shapes(train: &Graph, test: &Graph, phases: &[PhaseRun]) -> HashMap<String, Vec<usize>> {
+fn state_shapes(train: &Graph, test: &Graph, plans: &[&Plan]) -> HashMap<String, Vec<usize>> {
     let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
     for p in train.params.iter().chain(&test.params) {
         shapes.insert(p.name.clone(), p.shape.0.clone());
     }
-    for phase in phases {
-        for b in &phase.program.plan().buffers {
+    for plan in plans {
+        for b in &plan.buffers {
             if let BufferRole::State(name) = &b.role {
                 shapes.insert(name.clone(), b.shape.clone());
             }
@@ -316,34 +385,43 @@ fn state_shapes(train: &Graph, test: &Graph, phases: &[PhaseRun]) -> HashMap<Str
     shapes
 }
 
-fn initial_state(train: &Graph, test: &Graph, phases: &[PhaseRun], seed: u64) -> State {
+fn initial_state(train: &Graph, test: &Graph, plans: &[&Plan], seed: u64) -> State {
     let mut state = State::default();
-    let programs: Vec<&CpuProgram> = phases.iter().map(|p| &p.program).collect();
-    super::init::fill_state(&mut state, train.params.iter().chain(&test.params), &programs, seed);
+    super::init::fill_state(&mut state, train.params.iter().chain(&test.params), plans, seed);
     state
 }
 
-fn read_losses(program: &CpuProgram, state: &State, info: &PhaseInfo) -> Vec<(String, f32)> {
-    info.losses
-        .iter()
-        .filter_map(|l| program.plan().output(&l.blob).map(|b| (l.blob.clone(), program.value(state, b)[0])))
-        .collect()
+/// The values of the phase's losses after its last step.
+fn read_losses<B: Backend>(
+    backend: &mut B,
+    program: &B::Program,
+    state: &B::State,
+    info: &PhaseInfo,
+) -> Result<Vec<(String, f32)>, ExecError> {
+    let mut losses = Vec::new();
+    for loss in &info.losses {
+        if let Some(id) = B::plan(program).output(&loss.blob) {
+            losses.push((loss.blob.clone(), backend.first_value(program, state, id)?));
+        }
+    }
+    Ok(losses)
 }
 
 /// Fails when a loss of the step just computed is not finite, naming the first op whose output
 /// is not (found by running the step again, checking each output as it is computed). The state
 /// has not been updated yet, so it keeps the last good values.
-fn check_finite(
-    program: &mut CpuProgram,
-    state: &State,
+fn check_finite<B: Backend>(
+    backend: &mut B,
+    program: &mut B::Program,
+    state: &B::State,
     (feeds, noise): (&HashMap<&str, Vec<f32>>, &NoiseKey),
     info: &PhaseInfo,
     losses: &[(String, f32)],
     iteration: u64,
 ) -> Result<(), TrainError> {
     let Some((loss, _)) = losses.iter().find(|(_, v)| !v.is_finite()) else { return Ok(()) };
-    let origin = program
-        .first_non_finite(state, feeds, noise)?
+    let origin = backend
+        .first_non_finite(program, state, feeds, noise)?
         .map_or_else(|| "an unknown op".to_string(), |step| step.label.clone());
     Err(TrainError::NonFinite { iteration, phase: info.name.clone(), loss: loss.clone(), origin })
 }
@@ -354,9 +432,9 @@ fn loss_blobs(info: &PhaseInfo) -> Vec<&str> {
 }
 
 /// With `GRAPHC_PROFILE` set: the time per kind of op over all phases, largest first.
-fn log_profile(phases: &[PhaseRun], log: &mut dyn FnMut(&str)) {
+fn log_profile<'p>(profiles: impl Iterator<Item = &'p graphc_runtime::exec::Profile>, log: &mut dyn FnMut(&str)) {
     let mut total: HashMap<&str, (f64, u64)> = HashMap::new();
-    for profile in phases.iter().filter_map(|p| p.program.profile()) {
+    for profile in profiles {
         for (kind, (time, count)) in profile {
             let entry = total.entry(kind.as_str()).or_default();
             entry.0 += time.as_secs_f64();
@@ -436,14 +514,14 @@ pub(crate) fn held_out_losses(
         plan.writebacks.clear();
         lower::plan_memory(&mut plan, &loss_blobs(info));
         let mut program = CpuProgram::new(plan);
-        let Some(batch) = batch_size(&program) else { continue };
+        let Some(batch) = batch_size(program.plan()) else { continue };
         let mut batches = Batches::new(test.clone(), seed, Cursor::default());
         let rounds = (test.count / batch).max(1);
         let (mut total, mut feeds) = (0.0, HashMap::new());
         for round in 0..rounds {
-            refill_feeds(&program, &mut batches, 1, &mut feeds);
+            refill_feeds(program.plan(), &mut batches, 1, &mut feeds);
             program.run(state, &feeds, &NoiseKey { seed, draw: u64::MAX - 1 - round as u64 })?;
-            total += read_losses(&program, state, info)
+            total += read_losses(&mut Cpu, &program, state, info)?
                 .iter()
                 .zip(&info.losses)
                 .map(|((_, v), l)| (l.weight * v) as f64)

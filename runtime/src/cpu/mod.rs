@@ -13,7 +13,7 @@ mod labels;
 mod par;
 mod pool;
 mod reduce;
-mod sample;
+pub mod sample;
 mod shape_ops;
 mod softmax;
 mod vmath;

@@ -8,13 +8,13 @@ use std::fmt::Write as _;
 use crate::fused::{FusedExpr, ScalarInstr};
 use crate::ops::{BinaryOp, UnaryOp};
 
-/// A generated kernel: its entry point and its CUDA C source (a whole translation unit).
+/// A generated kernel: its entry point and its CUDA C function.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelSource {
     /// The `extern "C"` function name.
     pub name: String,
-    /// The translation unit.
-    pub source: String,
+    /// The function, after a comment saying what it computes (compiled after the prelude).
+    pub function: String,
 }
 
 impl KernelSource {
@@ -23,9 +23,24 @@ impl KernelSource {
     /// get equal names in every build and process.
     fn named(prefix: &str, comment: &str, function: &str) -> Self {
         let name = format!("{prefix}_{:016x}", fnv1a(function.as_bytes()));
-        let source = format!("// {comment}\n{}\n{}", super::PRELUDE, function.replacen("NAME", &name, 1));
-        KernelSource { name, source }
+        let function = format!("// {comment}\n{}", function.replacen("NAME", &name, 1));
+        KernelSource { name, function }
     }
+
+    /// The kernel as a translation unit of its own.
+    pub fn source(&self) -> String {
+        translation_unit(std::slice::from_ref(self))
+    }
+}
+
+/// One translation unit holding `kernels` (so that NVRTC is started once for all of them).
+pub fn translation_unit(kernels: &[KernelSource]) -> String {
+    let mut source = super::PRELUDE.to_string();
+    for kernel in kernels {
+        source.push('\n');
+        source.push_str(&kernel.function);
+    }
+    source
 }
 
 /// The statements computing `expr` for the element at offset `index` of its inputs (input `k`
@@ -163,12 +178,12 @@ mod tests {
     #[test]
     fn the_kernel_reads_every_input_with_its_stride_and_writes_the_last_value() {
         let k = fused_kernel(&adam_like());
-        assert!(k.source.contains(&format!("void {}(float* __restrict__ out, const float* __restrict__ x0", k.name)));
-        assert!(k.source.contains("u64 s3, u64 n)"), "{}", k.source);
-        assert!(k.source.contains("const float t3 = sqrtf(t2);"), "{}", k.source);
-        assert!(k.source.contains("const float t4 = 1.0f * t3 + 1e-8f;"), "{}", k.source);
-        assert!(k.source.contains("const float t6 = x3[(i) * s3];"));
-        assert!(k.source.contains("out[i] = t8;"));
+        assert!(k.function.contains(&format!("void {}(float* __restrict__ out, const float* __restrict__ x0", k.name)));
+        assert!(k.function.contains("u64 s3, u64 n)"), "{}", k.function);
+        assert!(k.function.contains("const float t3 = sqrtf(t2);"), "{}", k.function);
+        assert!(k.function.contains("const float t4 = 1.0f * t3 + 1e-8f;"), "{}", k.function);
+        assert!(k.function.contains("const float t6 = x3[(i) * s3];"));
+        assert!(k.function.contains("out[i] = t8;"));
     }
 
     #[test]
@@ -196,16 +211,16 @@ mod tests {
             FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Binary(BinaryOp::Mul, 0, 0)] };
         let k = fused_reduce_kernel(&square);
         assert!(k.name.starts_with("fused_reduce_"));
-        assert!(k.source.contains("const float t0 = x0[(e) * s0];"), "{}", k.source);
-        assert!(k.source.contains("sum += (double)t1;"));
+        assert!(k.function.contains("const float t0 = x0[(e) * s0];"), "{}", k.function);
+        assert!(k.function.contains("sum += (double)t1;"));
         assert_ne!(k.name, fused_kernel(&square).name);
     }
 
     #[test]
     fn epilogues_differ_by_activation() {
         let relu = bias_activation_kernel(Some(UnaryOp::LeakyRelu(F32::new(0.0))));
-        assert!(relu.source.contains("out[i] = (v > 0.0f ? v : 0.0f * v);"), "{}", relu.source);
+        assert!(relu.function.contains("out[i] = (v > 0.0f ? v : 0.0f * v);"), "{}", relu.function);
         assert_ne!(relu.name, bias_activation_kernel(None).name);
-        assert!(bias_activation_kernel(None).source.contains("out[i] = v;"));
+        assert!(bias_activation_kernel(None).function.contains("out[i] = v;"));
     }
 }

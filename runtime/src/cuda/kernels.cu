@@ -145,23 +145,27 @@ struct Conv {
     int c, h, w, kh, kw, sh, sw, ph, pw, ho, wo;
 };
 
-// One image unfolded into columns: row (ch, ky, kx), column (oy, ox) of a matrix with `ld`
-// columns, starting at column `col0` (images of a group sit side by side).
-extern "C" __global__ void im2col(float* cols, const float* image, Conv g, u64 ld, u64 col0) {
-    FOR_EACH(i, (u64)g.c * g.kh * g.kw * g.ho * g.wo) {
-        const u64 row = i / (g.ho * g.wo);
-        const int oy = (int)(i / g.wo % g.ho), ox = (int)(i % g.wo);
+// A batch of images (batch×c×h×w) unfolded into one matrix of c·kh·kw rows (ch, ky, kx) and
+// batch·ho·wo columns (image, oy, ox), so that one GEMM convolves the whole batch.
+extern "C" __global__ void im2col(float* cols, const float* images, Conv g, u64 batch) {
+    const u64 plane = (u64)g.ho * g.wo, ld = batch * plane;
+    FOR_EACH(i, (u64)g.c * g.kh * g.kw * ld) {
+        const u64 row = i / ld, col = i % ld, image = col / plane;
+        const int oy = (int)(col % plane / g.wo), ox = (int)(col % g.wo);
         const int ch = (int)(row / (g.kh * g.kw)), ky = (int)(row / g.kw % g.kh), kx = (int)(row % g.kw);
         const int y = oy * g.sh - g.ph + ky, x = ox * g.sw - g.pw + kx;
         const bool inside = y >= 0 && y < g.h && x >= 0 && x < g.w;
-        cols[row * ld + col0 + oy * g.wo + ox] = inside ? image[((u64)ch * g.h + y) * g.w + x] : 0.0f;
+        cols[i] = inside ? images[((image * g.c + ch) * g.h + y) * g.w + x] : 0.0f;
     }
 }
 
-// The adjoint of im2col, gathered per image element in a fixed (ky, kx) order.
-extern "C" __global__ void col2im(float* image, const float* cols, Conv g, u64 ld, u64 col0) {
-    FOR_EACH(i, (u64)g.c * g.h * g.w) {
-        const int ch = (int)(i / (g.h * g.w)), y = (int)(i / g.w % g.h), x = (int)(i % g.w);
+// The adjoint of im2col: each image element gathers, in a fixed (ky, kx) order, the columns
+// its position was copied to.
+extern "C" __global__ void col2im(float* images, const float* cols, Conv g, u64 batch) {
+    const u64 plane = (u64)g.ho * g.wo, ld = batch * plane;
+    FOR_EACH(i, batch * g.c * g.h * g.w) {
+        const u64 image = i / ((u64)g.c * g.h * g.w);
+        const int ch = (int)(i / (g.h * g.w) % g.c), y = (int)(i / g.w % g.h), x = (int)(i % g.w);
         float sum = 0.0f;
         for (int ky = 0; ky < g.kh; ++ky) {
             const int ty = y + g.ph - ky;
@@ -170,10 +174,10 @@ extern "C" __global__ void col2im(float* image, const float* cols, Conv g, u64 l
                 const int tx = x + g.pw - kx;
                 if (tx < 0 || tx % g.sw != 0 || tx / g.sw >= g.wo) continue;
                 const u64 row = ((u64)ch * g.kh + ky) * g.kw + kx;
-                sum += cols[row * ld + col0 + (ty / g.sh) * g.wo + tx / g.sw];
+                sum += cols[row * ld + image * plane + (ty / g.sh) * g.wo + tx / g.sw];
             }
         }
-        image[i] = sum;
+        images[i] = sum;
     }
 }
 

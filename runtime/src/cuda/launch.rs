@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use super::codegen::{translation_unit, KernelSource};
+
 /// The most axes a [`View`] describes (`MAX_RANK` in prelude.cuh).
 pub const MAX_RANK: usize = 8;
 
@@ -22,7 +24,7 @@ pub struct View {
 
 impl View {
     /// The view over `sizes` with `strides`; `None` beyond [`MAX_RANK`] axes.
-    fn new(sizes: &[usize], strides: &[i64]) -> Option<Self> {
+    pub fn new(sizes: &[usize], strides: &[i64]) -> Option<Self> {
         if sizes.len() > MAX_RANK {
             return None;
         }
@@ -35,7 +37,7 @@ impl View {
     }
 
     /// Row-major strides of `shape`.
-    fn contiguous(shape: &[usize]) -> Vec<i64> {
+    pub fn contiguous(shape: &[usize]) -> Vec<i64> {
         let mut strides = vec![0i64; shape.len()];
         let mut step = 1i64;
         for d in (0..shape.len()).rev() {
@@ -80,6 +82,42 @@ impl View {
     }
 }
 
+/// Pooling geometry, laid out as kernels.cu's `struct Pool`: input h×w, output ho×wo, window,
+/// stride, padding, and `max` (1 for MAX, 0 for AVE).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeometry {
+    pub h: i32,
+    pub w: i32,
+    pub ho: i32,
+    pub wo: i32,
+    pub kh: i32,
+    pub kw: i32,
+    pub sh: i32,
+    pub sw: i32,
+    pub ph: i32,
+    pub pw: i32,
+    pub max: i32,
+}
+
+/// Convolution geometry of one image, laid out as kernels.cu's `struct Conv`: c×h×w input,
+/// kh×kw window, stride, padding, ho×wo output.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub c: i32,
+    pub h: i32,
+    pub w: i32,
+    pub kh: i32,
+    pub kw: i32,
+    pub sh: i32,
+    pub sw: i32,
+    pub ph: i32,
+    pub pw: i32,
+    pub ho: i32,
+    pub wo: i32,
+}
+
 /// Threads per block of every elementwise-style kernel.
 pub const BLOCK: u32 = 256;
 
@@ -91,32 +129,56 @@ pub fn launch_config(n: u64, multiprocessors: u32) -> (u32, u32) {
     (needed.min(cap) as u32, BLOCK)
 }
 
-/// Compiled kernels by name (the name hashes the source), so that each distinct kernel is
-/// compiled once per process however many nodes and steps use it.
-#[derive(Debug, Default)]
-pub struct KernelCache {
-    compiled: HashMap<String, String>,
+/// Loaded kernels by name (generated names hash their source), so that each distinct kernel is
+/// compiled once per device however many nodes and programs use it. `F` is the loaded form: a
+/// CUDA function handle on a device, anything in tests.
+#[derive(Debug)]
+pub struct KernelCache<F> {
+    loaded: HashMap<String, F>,
     compilations: usize,
 }
 
-impl KernelCache {
-    /// The compiled form (PTX) of kernel `name` from `source`, compiling it with `compile` on
-    /// first use.
-    pub fn get_or_compile<E>(
+impl<F> Default for KernelCache<F> {
+    fn default() -> Self {
+        KernelCache { loaded: HashMap::new(), compilations: 0 }
+    }
+}
+
+impl<F> KernelCache<F> {
+    /// Loads those of `kernels` not yet cached: `compile` gets one translation unit holding all
+    /// of them and their names, and returns each one's loaded form in that order. Nothing is
+    /// compiled when all are cached.
+    pub fn load<E>(
         &mut self,
-        name: &str,
-        source: &str,
-        compile: impl FnOnce(&str) -> Result<String, E>,
-    ) -> Result<&str, E> {
-        if !self.compiled.contains_key(name) {
-            let ptx = compile(source)?;
-            self.compilations += 1;
-            self.compiled.insert(name.to_string(), ptx);
+        kernels: &[KernelSource],
+        compile: impl FnOnce(&str, &[&str]) -> Result<Vec<F>, E>,
+    ) -> Result<(), E> {
+        let missing: Vec<KernelSource> = kernels.iter().filter(|k| !self.loaded.contains_key(&k.name)).cloned().collect();
+        if missing.is_empty() {
+            return Ok(());
         }
-        Ok(&self.compiled[name])
+        let names: Vec<&str> = missing.iter().map(|k| k.name.as_str()).collect();
+        let loaded = compile(&translation_unit(&missing), &names)?;
+        self.compilations += 1;
+        self.loaded.extend(names.iter().map(|n| n.to_string()).zip(loaded));
+        Ok(())
     }
 
-    /// How many compilations the cache has run.
+    /// Loads a whole translation unit (the hand-written kernels) under its entry points' names.
+    pub fn load_unit<E>(&mut self, source: &str, compile: impl FnOnce(&str, &[&str]) -> Result<Vec<F>, E>) -> Result<(), E> {
+        let names = super::entry_points(source);
+        let loaded = compile(source, &names)?;
+        self.compilations += 1;
+        self.loaded.extend(names.iter().map(|n| n.to_string()).zip(loaded));
+        Ok(())
+    }
+
+    /// The loaded kernel `name`.
+    pub fn get(&self, name: &str) -> Option<&F> {
+        self.loaded.get(name)
+    }
+
+    /// How many times the cache has compiled.
     pub fn compilations(&self) -> usize {
         self.compilations
     }
@@ -188,14 +250,29 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_compiles_each_kernel_once() {
-        let mut cache = KernelCache::default();
-        let compile = |src: &str| Ok::<_, ()>(format!("ptx of {src}"));
-        assert_eq!(cache.get_or_compile("a", "src a", compile).unwrap(), "ptx of src a");
-        assert_eq!(cache.get_or_compile("a", "src a", |_| Err(())).unwrap(), "ptx of src a");
-        cache.get_or_compile("b", "src b", compile).unwrap();
+    fn the_cache_compiles_missing_kernels_once_in_one_unit() {
+        use crate::cuda::codegen::bias_activation_kernel;
+        use crate::ops::{UnaryOp, F32};
+        let (a, b) = (bias_activation_kernel(None), bias_activation_kernel(Some(UnaryOp::Tanh)));
+        let c = bias_activation_kernel(Some(UnaryOp::LeakyRelu(F32::new(0.1))));
+        let mut cache: KernelCache<String> = KernelCache::default();
+        let compile = |unit: &str, names: &[&str]| -> Result<Vec<String>, ()> {
+            assert!(names.iter().all(|n| unit.contains(&format!("void {n}("))), "{names:?} not all in the unit");
+            Ok(names.iter().map(|n| format!("loaded {n}")).collect())
+        };
+        cache.load(&[a.clone(), b.clone()], compile).unwrap();
+        cache.load(&[a.clone(), b.clone()], |_, _| Err(())).unwrap();
+        assert_eq!(cache.compilations(), 1);
+        assert_eq!(cache.get(&b.name).map(String::as_str), Some(format!("loaded {}", b.name).as_str()));
+        cache.load(&[a.clone(), c.clone()], |_, names: &[&str]| {
+            assert_eq!(names, [c.name.as_str()]);
+            Ok::<_, ()>(vec!["c".to_string()])
+        })
+        .unwrap();
         assert_eq!(cache.compilations(), 2);
-        assert!(cache.get_or_compile("c", "src c", |_| Err("rejected")).is_err());
+        let rejected = bias_activation_kernel(Some(UnaryOp::Exp));
+        assert!(cache.load(&[rejected.clone()], |_, _| Err("rejected")).is_err());
+        assert!(cache.get(&rejected.name).is_none());
         assert_eq!(cache.compilations(), 2);
     }
 }

@@ -1,0 +1,363 @@
+//! Runs lowered plans on an NVIDIA GPU through cudarc: one stream, cuBLAS for the matrix
+//! products, the kernels compiled by NVRTC for the device's architecture. Parameters, optimizer
+//! state, temporaries (one allocation per slot of the memory plan) and the workspace stay on the
+//! device; a step copies its data batch in, and values come back only when read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cudarc::cublas::{sys as blas_sys, CudaBlas};
+use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, PushKernelArg};
+use smallvec::SmallVec;
+
+use super::launch::{launch_config, ConvGeometry, KernelCache, PoolGeometry, View};
+use super::lowering::{lower, Arg, Base, DeviceOp, Gemm, Lowered, Place};
+use crate::cpu::NoiseKey;
+use crate::device::CudaUnavailable;
+use crate::exec::{check_inputs, ExecError, State};
+use crate::{BufferRole, MemoryPlan, Plan, Step};
+
+// SAFETY: each is `#[repr(C)]` plain data (integers and arrays of integers) laid out as the
+// struct of the same name in prelude.cuh / kernels.cu, so it can be passed by value to a kernel.
+unsafe impl DeviceRepr for View {}
+// SAFETY: as above (kernels.cu's `struct Pool`).
+unsafe impl DeviceRepr for PoolGeometry {}
+// SAFETY: as above (kernels.cu's `struct Conv`).
+unsafe impl DeviceRepr for ConvGeometry {}
+
+/// A CUDA device ready to run programs: its context, stream, cuBLAS handle and loaded kernels.
+pub struct CudaDevice {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    multiprocessors: u32,
+    arch: Option<&'static str>,
+    kernels: KernelCache<CudaFunction>,
+    description: String,
+}
+
+/// Persistent values by name, on the device.
+#[derive(Default)]
+pub struct DeviceState {
+    values: HashMap<String, CudaSlice<f32>>,
+}
+
+fn device_error(what: &str) -> impl Fn(result::DriverError) -> ExecError + '_ {
+    move |e| ExecError::Device(format!("CUDA {what} failed: {e:?}"))
+}
+
+impl CudaDevice {
+    /// Opens CUDA device `ordinal`, after probing (without a call that could panic) that the
+    /// driver, NVRTC and cuBLAS libraries are present, and compiles the hand-written kernels.
+    pub fn open(ordinal: usize) -> Result<Self, CudaUnavailable> {
+        crate::device::probe_libraries(ordinal)?;
+        let unavailable = |what: &str, e: &dyn std::fmt::Debug| CudaUnavailable(format!("CUDA device {ordinal}: {what}: {e:?}"));
+        let ctx = CudaContext::new(ordinal).map_err(|e| unavailable("no context", &e))?;
+        // SAFETY: every operation runs on one stream, in order, so cudarc's cross-stream event
+        // tracking is not needed; it is turned off before anything is allocated.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        let blas = CudaBlas::new(stream.clone()).map_err(|e| unavailable("cuBLAS did not start", &e))?;
+        let sms = ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(|e| unavailable("no multiprocessor count", &e))?;
+        let capability = ctx.compute_capability().map_err(|e| unavailable("no compute capability", &e))?;
+        let arch = match capability {
+            (8, 0) => Some("compute_80"),
+            (8, 6) => Some("compute_86"),
+            (8, 9) => Some("compute_89"),
+            (9, 0) => Some("compute_90"),
+            _ => None,
+        };
+        let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
+        let description =
+            format!("{name} (cuda:{ordinal}, sm_{}{}, {sms} multiprocessors)", capability.0, capability.1);
+        let mut device = CudaDevice {
+            ctx,
+            stream,
+            blas,
+            multiprocessors: sms as u32,
+            arch,
+            kernels: KernelCache::default(),
+            description,
+        };
+        let (ctx, arch) = (device.ctx.clone(), device.arch);
+        device
+            .kernels
+            .load_unit(&super::hand_written(), |unit, names| load_module(&ctx, arch, unit, names))
+            .map_err(|e| CudaUnavailable(format!("CUDA device {ordinal}: the hand-written kernels: {e}")))?;
+        Ok(device)
+    }
+
+    /// The device's name, number, architecture and size, for logs.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Lowers `plan`, compiles the kernels it needs that are not loaded yet, and allocates its
+    /// temporaries, feeds and workspace on the device.
+    pub fn program(&mut self, plan: Plan) -> Result<CudaProgram, ExecError> {
+        let lowered = lower(&plan);
+        let generated: Vec<_> = lowered.generated.values().map(|g| g.source()).collect();
+        let (ctx, arch) = (self.ctx.clone(), self.arch);
+        self.kernels.load(&generated, |unit, names| load_module(&ctx, arch, unit, names))?;
+        let unshared;
+        let memory = match &plan.memory {
+            Some(memory) => memory,
+            None => {
+                unshared = MemoryPlan::unshared(&plan.buffers);
+                &unshared
+            }
+        };
+        let alloc = |n: usize| self.stream.alloc_zeros::<f32>(n.max(1)).map_err(device_error("allocation"));
+        let slots = memory.slot_len.iter().map(|&n| alloc(n)).collect::<Result<Vec<_>, _>>()?;
+        let home = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
+        let feeds = plan
+            .buffers
+            .iter()
+            .map(|b| matches!(b.role, BufferRole::Feed(_)).then(|| alloc(b.numel())).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        let workspace = alloc(lowered.workspace)?;
+        let addresses = vec![0; plan.buffers.len()];
+        Ok(CudaProgram { plan, lowered, slots, home, feeds, workspace, addresses, noise: Vec::new() })
+    }
+
+    /// Copies `state` to the device.
+    pub fn upload(&self, state: &State) -> Result<DeviceState, ExecError> {
+        let mut values = HashMap::new();
+        for (name, value) in &state.values {
+            values.insert(name.clone(), self.stream.clone_htod(value).map_err(device_error("copy to the device"))?);
+        }
+        Ok(DeviceState { values })
+    }
+
+    /// Copies `state` back to the host.
+    pub fn download(&self, state: &DeviceState) -> Result<State, ExecError> {
+        let mut host = State::default();
+        for (name, value) in &state.values {
+            host.values.insert(name.clone(), self.stream.clone_dtoh(value).map_err(device_error("copy to the host"))?);
+        }
+        Ok(host)
+    }
+
+    /// Overwrites the device values of `state` with those of `host` (same names and sizes).
+    pub fn overwrite(&self, state: &mut DeviceState, host: &State) -> Result<(), ExecError> {
+        for (name, value) in &host.values {
+            if let Some(slice) = state.values.get_mut(name) {
+                self.stream.memcpy_htod(value, slice).map_err(device_error("copy to the device"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every step of `program`, leaving `state` as it was (see [`CudaProgram::commit`]).
+    pub fn compute(
+        &self,
+        program: &mut CudaProgram,
+        state: &DeviceState,
+        feeds: &HashMap<&str, Vec<f32>>,
+        noise: &NoiseKey,
+    ) -> Result<(), ExecError> {
+        self.prepare(program, state, feeds)?;
+        (0..program.plan.steps.len()).try_for_each(|step| self.run_step(program, step, noise))
+    }
+
+    /// Runs the steps again one by one and returns the first whose output holds a NaN or an
+    /// infinity, or `None`.
+    pub fn first_non_finite<'p>(
+        &self,
+        program: &'p mut CudaProgram,
+        state: &DeviceState,
+        feeds: &HashMap<&str, Vec<f32>>,
+        noise: &NoiseKey,
+    ) -> Result<Option<&'p Step>, ExecError> {
+        self.prepare(program, state, feeds)?;
+        for index in 0..program.plan.steps.len() {
+            self.run_step(program, index, noise)?;
+            let output = program.plan.steps[index].output;
+            if self.read(program, state, output)?.iter().any(|v| !v.is_finite()) {
+                return Ok(Some(&program.plan.steps[index]));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The values of buffer `id` after the last run (waits for the device).
+    pub fn read(&self, program: &CudaProgram, state: &DeviceState, id: crate::BufId) -> Result<Vec<f32>, ExecError> {
+        let buffer = &program.plan.buffers[id.0 as usize];
+        let mut host = vec![0.0; buffer.numel()];
+        let source = match &buffer.role {
+            BufferRole::State(name) => &state.values[name],
+            BufferRole::Feed(_) => program.feeds[id.0 as usize].as_ref().expect("feeds are allocated"),
+            BufferRole::Temp => &program.slots[program.home[id.0 as usize]],
+        };
+        self.stream.memcpy_dtoh(&source.slice(..host.len()), &mut host).map_err(device_error("copy to the host"))?;
+        self.stream.synchronize().map_err(device_error("a step"))?;
+        Ok(host)
+    }
+
+    /// Checks the inputs, copies the feeds in and records every buffer's device address.
+    fn prepare(
+        &self,
+        program: &mut CudaProgram,
+        state: &DeviceState,
+        feeds: &HashMap<&str, Vec<f32>>,
+    ) -> Result<(), ExecError> {
+        check_inputs(&program.plan, |name| state.values.get(name).map(CudaSlice::len), feeds)?;
+        let CudaProgram { plan, slots, home, feeds: fed, addresses, .. } = program;
+        for (index, buffer) in plan.buffers.iter().enumerate() {
+            let slice = match &buffer.role {
+                BufferRole::State(name) => &state.values[name],
+                BufferRole::Feed(name) => {
+                    let target = fed[index].as_mut().expect("feeds are allocated");
+                    self.stream.memcpy_htod(&feeds[name.as_str()], target).map_err(device_error("copy to the device"))?;
+                    &*target
+                }
+                BufferRole::Temp => &slots[home[index]],
+            };
+            addresses[index] = slice.device_ptr(&self.stream).0;
+        }
+        Ok(())
+    }
+
+    /// Issues the operations of step `index`.
+    fn run_step(&self, program: &mut CudaProgram, index: usize, noise: &NoiseKey) -> Result<(), ExecError> {
+        let workspace = program.workspace.device_ptr(&self.stream).0;
+        let CudaProgram { lowered, addresses, noise: host_noise, .. } = program;
+        let address = |place: Place| {
+            let base = match place.base {
+                Base::Buffer(id) => addresses[id.0 as usize],
+                Base::Workspace => workspace,
+            };
+            base + (place.offset * std::mem::size_of::<f32>()) as u64
+        };
+        for op in &lowered.steps[index] {
+            match op {
+                DeviceOp::Launch { kernel, threads, args } => self.launch(kernel, *threads, args, &address)?,
+                DeviceOp::Gemm(gemm) => self.gemm(gemm, &address)?,
+                DeviceOp::Copy { from, to, len } => {
+                    // SAFETY: both places lie inside allocations of this context, `len` elements
+                    // long (the lowering's sizes), and the stream orders the copy after the
+                    // operations that wrote the source.
+                    unsafe {
+                        result::memcpy_dtod_async(address(*to), address(*from), len * 4, self.stream.cu_stream())
+                    }
+                    .map_err(device_error("a device copy"))?;
+                }
+                DeviceOp::Sample { dist, stream, out, len, row_len } => {
+                    host_noise.resize(*len, 0.0);
+                    crate::cpu::sample::sample(*dist, *stream, noise, host_noise, *row_len);
+                    // SAFETY: the output buffer holds `len` elements; the host values are
+                    // copied to staging memory before the call returns (pageable memory), so
+                    // reusing `host_noise` afterwards is sound.
+                    unsafe { result::memcpy_htod_async(address(Place::buffer(*out)), host_noise, self.stream.cu_stream()) }
+                        .map_err(device_error("a copy of noise to the device"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn launch(&self, kernel: &str, threads: u64, args: &[Arg], address: &dyn Fn(Place) -> u64) -> Result<(), ExecError> {
+        let function = self.kernels.get(kernel).expect("the program's kernels were loaded when it was built");
+        let pointers: SmallVec<[u64; 8]> =
+            args.iter().filter_map(|a| if let Arg::Ptr(p) = a { Some(address(*p)) } else { None }).collect();
+        let mut builder = self.stream.launch_builder(function);
+        let mut next_pointer = pointers.iter();
+        for arg in args {
+            match arg {
+                Arg::Ptr(_) => builder.arg(next_pointer.next().expect("one address per pointer")),
+                Arg::U64(v) => builder.arg(v),
+                Arg::I64(v) => builder.arg(v),
+                Arg::I32(v) => builder.arg(v),
+                Arg::F32(v) => builder.arg(v),
+                Arg::F64(v) => builder.arg(v),
+                Arg::View(v) => builder.arg(v),
+                Arg::Pool(v) => builder.arg(v),
+                Arg::Conv(v) => builder.arg(v),
+            };
+        }
+        let (grid, block) = launch_config(threads, self.multiprocessors);
+        let config = cudarc::driver::LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 };
+        // SAFETY: the arguments follow the kernel's parameter list (checked against the sources
+        // by tests/cuda_lowering.rs) and every pointer addresses an allocation of the size the
+        // lowering computed; the values live until `launch` returns, which copies them.
+        unsafe { builder.launch(config) }.map(|_| ()).map_err(device_error(kernel))
+    }
+
+    fn gemm(&self, g: &Gemm, address: &dyn Fn(Place) -> u64) -> Result<(), ExecError> {
+        let op = |t: bool| if t { blas_sys::cublasOperation_t::CUBLAS_OP_T } else { blas_sys::cublasOperation_t::CUBLAS_OP_N };
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        let int = |v: usize| v as std::ffi::c_int;
+        // SAFETY: the dimensions and leading dimensions come from the plan's shapes (bounds
+        // checked by tests/cuda_lowering.rs), the pointers address device allocations of this
+        // context, and the handle runs on this program's stream.
+        unsafe {
+            cudarc::cublas::result::sgemm(
+                *self.blas.handle(),
+                op(g.trans_a),
+                op(g.trans_b),
+                int(g.m),
+                int(g.n),
+                int(g.k),
+                &alpha,
+                address(g.a.0) as *const f32,
+                int(g.a.1),
+                address(g.b.0) as *const f32,
+                int(g.b.1),
+                &beta,
+                address(g.c.0) as *mut f32,
+                int(g.c.1),
+            )
+        }
+        .map_err(|e| ExecError::Device(format!("cuBLAS sgemm failed: {e:?}")))
+    }
+}
+
+/// Compiles `unit` for `arch` with NVRTC, loads it, and returns the functions `names`.
+fn load_module(
+    ctx: &Arc<CudaContext>,
+    arch: Option<&'static str>,
+    unit: &str,
+    names: &[&str],
+) -> Result<Vec<CudaFunction>, ExecError> {
+    let options = cudarc::nvrtc::CompileOptions { arch, ..Default::default() };
+    let ptx = cudarc::nvrtc::compile_ptx_with_opts(unit, options)
+        .map_err(|e| ExecError::Device(format!("NVRTC rejected a kernel: {e:?}")))?;
+    let module = ctx.load_module(ptx).map_err(device_error("loading a module"))?;
+    names.iter().map(|n| module.load_function(n).map_err(device_error("loading a kernel"))).collect()
+}
+
+/// A plan ready to run on a CUDA device.
+pub struct CudaProgram {
+    plan: Plan,
+    lowered: Lowered,
+    /// Storage of the temporaries: one allocation per slot of the memory plan.
+    slots: Vec<CudaSlice<f32>>,
+    /// For each buffer, its slot (temporaries only).
+    home: Vec<usize>,
+    /// For each buffer, its device copy when it is a feed.
+    feeds: Vec<Option<CudaSlice<f32>>>,
+    workspace: CudaSlice<f32>,
+    /// Every buffer's device address for the current run.
+    addresses: Vec<u64>,
+    /// Host staging for noise drawn on the host.
+    noise: Vec<f32>,
+}
+
+impl CudaProgram {
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Writes the state updates computed by the last run back into `state`: each updated value
+    /// swaps storage with the temporary holding its new value.
+    pub fn commit(&mut self, state: &mut DeviceState) {
+        for (source, target) in &self.plan.writebacks {
+            let BufferRole::State(name) = &self.plan.buffers[target.0 as usize].role else { continue };
+            let value = state.values.get_mut(name).expect("checked before the run");
+            std::mem::swap(value, &mut self.slots[self.home[source.0 as usize]]);
+        }
+    }
+}

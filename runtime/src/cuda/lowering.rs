@@ -1,0 +1,498 @@
+//! A plan lowered for the CUDA backend, all on the host and testable without a GPU: each step
+//! becomes device operations (kernel launches with their arguments in parameter order, cuBLAS
+//! matrix products, device copies, noise drawn on the host) over the plan's buffers and one
+//! workspace.
+//!
+//! Convolutions unfold the whole batch into one matrix (`im2col`), so that each is one GEMM plus
+//! a permutation between image-major (N×C×P) and channel-major (C×N·P) layouts.
+
+use std::collections::BTreeMap;
+
+use super::codegen::{bias_activation_kernel, fused_kernel, fused_reduce_kernel, KernelSource};
+use super::launch::{ConvGeometry, PoolGeometry, View};
+use crate::fused::{FusedExpr, ScalarInstr};
+use crate::ops::{ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp};
+use crate::{BufId, Kernel, Plan};
+
+/// Device memory an operation reads or writes: a plan buffer or the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// The storage of a plan buffer.
+    Buffer(BufId),
+    /// The program's scratch memory.
+    Workspace,
+}
+
+/// A place in device memory: a base and an element offset from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Which memory.
+    pub base: Base,
+    /// Elements from its start.
+    pub offset: usize,
+}
+
+impl Place {
+    /// The start of buffer `id`.
+    pub fn buffer(id: BufId) -> Self {
+        Place { base: Base::Buffer(id), offset: 0 }
+    }
+
+    /// `offset` elements into the workspace.
+    pub fn workspace(offset: usize) -> Self {
+        Place { base: Base::Workspace, offset }
+    }
+}
+
+/// A kernel argument; the order of a launch's arguments is its kernel's parameter order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Arg {
+    /// A `float*` into device memory.
+    Ptr(Place),
+    /// A `u64`.
+    U64(u64),
+    /// An `i64`.
+    I64(i64),
+    /// An `int`.
+    I32(i32),
+    /// A `float`.
+    F32(f32),
+    /// A `double`.
+    F64(f64),
+    /// A strided view.
+    View(View),
+    /// Pooling geometry.
+    Pool(PoolGeometry),
+    /// Convolution geometry.
+    Conv(ConvGeometry),
+}
+
+impl Arg {
+    /// The CUDA C type of the parameter this argument is passed to.
+    pub fn c_type(&self) -> &'static str {
+        match self {
+            Arg::Ptr(_) => "float*",
+            Arg::U64(_) => "u64",
+            Arg::I64(_) => "i64",
+            Arg::I32(_) => "int",
+            Arg::F32(_) => "float",
+            Arg::F64(_) => "double",
+            Arg::View(_) => "View",
+            Arg::Pool(_) => "Pool",
+            Arg::Conv(_) => "Conv",
+        }
+    }
+}
+
+/// cuBLAS's single-precision GEMM in its own column-major terms: C (m×n, leading dimension
+/// `ldc`) = op(A)·op(B) + beta·C.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gemm {
+    /// Transpose A.
+    pub trans_a: bool,
+    /// Transpose B.
+    pub trans_b: bool,
+    /// Rows of C.
+    pub m: usize,
+    /// Columns of C.
+    pub n: usize,
+    /// The inner dimension.
+    pub k: usize,
+    /// A and its leading dimension.
+    pub a: (Place, usize),
+    /// B and its leading dimension.
+    pub b: (Place, usize),
+    /// C and its leading dimension.
+    pub c: (Place, usize),
+}
+
+impl Gemm {
+    /// `out` (m×n, row-major) = op(A)·op(B) of row-major operands, A stored with `a_cols` columns
+    /// (transposed when `trans_a`), B with `b_cols`. Row-major C is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ,
+    /// and a row-major matrix read column-major is its transpose, so the operands swap places
+    /// and keep their flags.
+    pub fn row_major(
+        (m, n, k): (usize, usize, usize),
+        (a, a_cols, trans_a): (Place, usize, bool),
+        (b, b_cols, trans_b): (Place, usize, bool),
+        out: Place,
+    ) -> Self {
+        Gemm { trans_a: trans_b, trans_b: trans_a, m: n, n: m, k, a: (b, b_cols), b: (a, a_cols), c: (out, n) }
+    }
+}
+
+/// One device operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceOp {
+    /// Kernel `kernel` launched for `threads` work items (its grid-stride loop's count).
+    Launch { kernel: String, threads: u64, args: Vec<Arg> },
+    /// A matrix product on cuBLAS.
+    Gemm(Gemm),
+    /// Copies `len` elements.
+    Copy { from: Place, to: Place, len: usize },
+    /// Noise drawn on the host, as the CPU backend draws it, then copied into `out` (`len`
+    /// elements, rows of `row_len`).
+    Sample { dist: Distribution, stream: u32, out: BufId, len: usize, row_len: usize },
+}
+
+/// What a generated kernel computes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Generated {
+    /// A fused elementwise expression ([`fused_kernel`]).
+    Fused(FusedExpr),
+    /// A reduction of a fused expression ([`fused_reduce_kernel`]).
+    FusedReduce(FusedExpr),
+    /// An epilogue's bias and activation ([`bias_activation_kernel`]).
+    Bias(Option<UnaryOp>),
+}
+
+impl Generated {
+    /// The kernel's CUDA C.
+    pub fn source(&self) -> KernelSource {
+        match self {
+            Generated::Fused(expr) => fused_kernel(expr),
+            Generated::FusedReduce(expr) => fused_reduce_kernel(expr),
+            Generated::Bias(activation) => bias_activation_kernel(*activation),
+        }
+    }
+}
+
+/// A plan lowered for the device.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lowered {
+    /// The operations of each step of the plan, in step order.
+    pub steps: Vec<Vec<DeviceOp>>,
+    /// The generated kernels the launches use, each once, by name.
+    pub generated: BTreeMap<String, Generated>,
+    /// Elements of workspace the most demanding step needs.
+    pub workspace: usize,
+}
+
+/// Lowers every step of `plan`.
+pub fn lower(plan: &Plan) -> Lowered {
+    let mut lowered = Lowered::default();
+    for step in &plan.steps {
+        let mut ops = Vec::new();
+        let out = Place::buffer(step.output);
+        let need = lower_kernel(plan, &step.kernel, &step.inputs, step.output, out, &mut ops, &mut lowered.generated);
+        lowered.workspace = lowered.workspace.max(need);
+        lowered.steps.push(ops);
+    }
+    lowered
+}
+
+/// Row-major strides of `shape`.
+fn strides(shape: &[usize]) -> Vec<i64> {
+    View::contiguous(shape)
+}
+
+fn launch(kernel: &str, threads: usize, args: Vec<Arg>) -> DeviceOp {
+    DeviceOp::Launch { kernel: kernel.to_string(), threads: threads as u64, args }
+}
+
+/// A generated kernel's launch; the kernel is recorded in `generated`.
+fn launch_generated(
+    generated: &mut BTreeMap<String, Generated>,
+    kernel: Generated,
+    threads: usize,
+    args: Vec<Arg>,
+) -> DeviceOp {
+    let name = kernel.source().name;
+    let op = launch(&name, threads, args);
+    generated.entry(name).or_insert(kernel);
+    op
+}
+
+/// The arguments of a generated expression's inputs: pointers, then strides (1 for an input of
+/// `numel` elements, 0 for a scalar broadcast to every element).
+fn expression_inputs(plan: &Plan, inputs: &[BufId], numel: usize) -> Vec<Arg> {
+    let pointers = inputs.iter().map(|&b| Arg::Ptr(Place::buffer(b)));
+    let strides = inputs.iter().map(|&b| Arg::U64(u64::from(plan.buffers[b.0 as usize].numel() == numel)));
+    pointers.chain(strides).collect()
+}
+
+/// Appends the operations of `kernel` over `inputs` writing `out` (buffer `output`'s storage),
+/// and returns the workspace they need.
+fn lower_kernel(
+    plan: &Plan,
+    kernel: &Kernel,
+    inputs: &[BufId],
+    output: BufId,
+    out: Place,
+    ops: &mut Vec<DeviceOp>,
+    generated: &mut BTreeMap<String, Generated>,
+) -> usize {
+    let shape = |b: BufId| plan.shape(b);
+    let out_shape = shape(output);
+    let numel: usize = out_shape.iter().product();
+    let input = |i: usize| Place::buffer(inputs[i]);
+    match kernel {
+        Kernel::Fill(v) => ops.push(launch("fill", numel, vec![Arg::Ptr(out), Arg::F32(v.get()), Arg::U64(numel as u64)])),
+        Kernel::Sample { dist, stream } => {
+            let row_len = out_shape.last().copied().unwrap_or(1);
+            ops.push(DeviceOp::Sample { dist: *dist, stream: *stream, out: output, len: numel, row_len });
+        }
+        Kernel::MatMul { trans_a, trans_b } => {
+            let (a, b) = (shape(inputs[0]), shape(inputs[1]));
+            let k = if *trans_a { a[0] } else { a[1] };
+            let gemm = Gemm::row_major((out_shape[0], out_shape[1], k), (input(0), a[1], *trans_a), (input(1), b[1], *trans_b), out);
+            ops.push(DeviceOp::Gemm(gemm));
+        }
+        Kernel::Conv2d(attrs) => return conv2d(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops),
+        Kernel::ConvTranspose2d(attrs) => {
+            return conv_transpose2d(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops)
+        }
+        Kernel::Conv2dGradWeight(attrs) => {
+            return conv2d_grad_weight(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops)
+        }
+        Kernel::Pool2d(attrs) => {
+            let g = pool_geometry(attrs, shape(inputs[0]), out_shape);
+            let planes = out_shape[0] * out_shape[1];
+            ops.push(launch("pool2d", numel, vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::U64(planes as u64), Arg::Pool(g)]));
+        }
+        Kernel::Pool2dGrad(attrs) => {
+            let g = pool_geometry(attrs, shape(inputs[0]), shape(inputs[1]));
+            let planes = out_shape[0] * out_shape[1];
+            let args = vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::Ptr(input(1)), Arg::U64(planes as u64), Arg::Pool(g)];
+            ops.push(launch("pool2d_grad", numel, args));
+        }
+        Kernel::Upsample2d { scale } => {
+            let x = shape(inputs[0]);
+            let (planes, h, w) = (x[0] * x[1], x[2] as i32, x[3] as i32);
+            let args =
+                vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::U64(planes as u64), Arg::I32(h), Arg::I32(w), Arg::I32(*scale as i32)];
+            ops.push(launch("upsample2d", numel, args));
+        }
+        Kernel::Unary(op) => {
+            let expr = FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Unary(*op, 0)] };
+            return lower_kernel(plan, &Kernel::Fused(expr), inputs, output, out, ops, generated);
+        }
+        Kernel::Binary(op) => {
+            let instrs = vec![ScalarInstr::Input(0), ScalarInstr::Input(1), ScalarInstr::Binary(*op, 0, 1)];
+            return lower_kernel(plan, &Kernel::Fused(FusedExpr { inputs: 2, instrs }), inputs, output, out, ops, generated);
+        }
+        Kernel::Fused(expr) => {
+            let args = std::iter::once(Arg::Ptr(out))
+                .chain(expression_inputs(plan, inputs, numel))
+                .chain([Arg::U64(numel as u64)])
+                .collect();
+            ops.push(launch_generated(generated, Generated::Fused(expr.clone()), numel, args));
+        }
+        Kernel::Epilogue { base, activation } => {
+            let (bias, base_inputs) = inputs.split_last().expect("an epilogue has a bias input");
+            let need = lower_kernel(plan, base, base_inputs, output, out, ops, generated);
+            let channels = out_shape[1];
+            let inner: usize = out_shape[2..].iter().product();
+            let args = vec![
+                Arg::Ptr(out),
+                Arg::Ptr(Place::buffer(*bias)),
+                Arg::U64(numel as u64),
+                Arg::U64(channels as u64),
+                Arg::U64(inner as u64),
+            ];
+            ops.push(launch_generated(generated, Generated::Bias(*activation), numel, args));
+            return need;
+        }
+        Kernel::FusedReduce { expr, op, axes } => {
+            let source = inputs.iter().map(|&b| shape(b)).max_by_key(|s| s.iter().product::<usize>()).unwrap_or(&[]);
+            let (kept, reduced, count, scale) = reduction(source, axes, *op);
+            let args = std::iter::once(Arg::Ptr(out))
+                .chain(expression_inputs(plan, inputs, source.iter().product()))
+                .chain([Arg::U64(numel as u64), Arg::View(kept), Arg::View(reduced), Arg::U64(count), Arg::F64(scale)])
+                .collect();
+            ops.push(launch_generated(generated, Generated::FusedReduce(expr.clone()), numel, args));
+        }
+        Kernel::Reduce { op, axes } => {
+            let (kept, reduced, count, scale) = reduction(shape(inputs[0]), axes, *op);
+            let args = vec![
+                Arg::Ptr(out),
+                Arg::Ptr(input(0)),
+                Arg::U64(numel as u64),
+                Arg::View(kept),
+                Arg::View(reduced),
+                Arg::U64(count),
+                Arg::F64(scale),
+            ];
+            ops.push(launch("reduce", numel, args));
+        }
+        Kernel::Broadcast { dims } => {
+            let view = View::broadcast(shape(inputs[0]), out_shape, dims).expect("at most MAX_RANK axes");
+            ops.push(gather(out, input(0), numel, view, 0));
+        }
+        Kernel::Copy => ops.push(DeviceOp::Copy { from: input(0), to: out, len: numel }),
+        Kernel::Concat { axis } => {
+            let out_strides = strides(out_shape);
+            let mut start = 0;
+            for (i, &b) in inputs.iter().enumerate() {
+                let part = shape(b);
+                let view = View::new(part, &out_strides).expect("at most MAX_RANK axes");
+                let base = start as i64 * out_strides[*axis];
+                let n = part.iter().product::<usize>();
+                let args = vec![Arg::Ptr(out), Arg::Ptr(input(i)), Arg::U64(n as u64), Arg::View(view), Arg::I64(base)];
+                ops.push(launch("scatter", n, args));
+                start += part[*axis];
+            }
+        }
+        Kernel::Slice { axis, start, .. } => {
+            let in_strides = strides(shape(inputs[0]));
+            let view = View::new(out_shape, &in_strides).expect("at most MAX_RANK axes");
+            ops.push(gather(out, input(0), numel, view, *start as i64 * in_strides[*axis]));
+        }
+        Kernel::Softmax { axis } | Kernel::LogSoftmax { axis } => {
+            let log = matches!(kernel, Kernel::LogSoftmax { .. });
+            let outer: usize = out_shape[..*axis].iter().product();
+            let inner: usize = out_shape[axis + 1..].iter().product();
+            let args = vec![
+                Arg::Ptr(out),
+                Arg::Ptr(input(0)),
+                Arg::U64(outer as u64),
+                Arg::U64(out_shape[*axis] as u64),
+                Arg::U64(inner as u64),
+                Arg::I32(log as i32),
+            ];
+            ops.push(launch("softmax", outer * inner, args));
+        }
+        Kernel::OneHot { classes } => {
+            let rows = numel / (*classes).max(1);
+            let args = vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::U64(rows as u64), Arg::U64(*classes as u64)];
+            ops.push(launch("one_hot", numel, args));
+        }
+        Kernel::Accuracy { top_k } => {
+            let scores = shape(inputs[0]);
+            let (rows, classes) = (scores[0], scores[1..].iter().product::<usize>());
+            let args = vec![
+                Arg::Ptr(out),
+                Arg::Ptr(input(0)),
+                Arg::Ptr(input(1)),
+                Arg::U64(rows as u64),
+                Arg::U64(classes as u64),
+                Arg::U64(*top_k as u64),
+            ];
+            ops.push(launch("accuracy", 1, args));
+        }
+    }
+    0
+}
+
+fn gather(out: Place, input: Place, n: usize, view: View, base: i64) -> DeviceOp {
+    launch("gather", n, vec![Arg::Ptr(out), Arg::Ptr(input), Arg::U64(n as u64), Arg::View(view), Arg::I64(base)])
+}
+
+/// The `reduce` kernels' walk over `shape` reduced over `axes`: kept and reduced views, the
+/// count summed per output and the scale (1, or 1/count for a mean).
+fn reduction(shape: &[usize], axes: &[usize], op: ReduceOp) -> (View, View, u64, f64) {
+    let mut sorted = axes.to_vec();
+    sorted.sort_unstable();
+    let (kept, reduced, count) = View::reduction(shape, &sorted).expect("at most MAX_RANK axes");
+    let scale = match op {
+        ReduceOp::Sum => 1.0,
+        ReduceOp::Mean => 1.0 / count.max(1) as f64,
+    };
+    (kept, reduced, count, scale)
+}
+
+/// Pooling of `input` (N×C×H×W) to `output` (N×C×Ho×Wo).
+fn pool_geometry(attrs: &PoolAttrs, input: &[usize], output: &[usize]) -> PoolGeometry {
+    let i = |v: usize| v as i32;
+    PoolGeometry {
+        h: i(input[2]),
+        w: i(input[3]),
+        ho: i(output[2]),
+        wo: i(output[3]),
+        kh: i(attrs.kernel[0]),
+        kw: i(attrs.kernel[1]),
+        sh: i(attrs.stride[0]),
+        sw: i(attrs.stride[1]),
+        ph: i(attrs.pad[0]),
+        pw: i(attrs.pad[1]),
+        max: i32::from(attrs.method == PoolMethod::Max),
+    }
+}
+
+/// The geometry of a convolution of `image` (N×C×H×W) by a kh×kw window giving `out` (N×O×Ho×Wo).
+fn conv_geometry(attrs: &ConvAttrs, image: &[usize], window: [usize; 2], out: &[usize]) -> ConvGeometry {
+    let i = |v: usize| v as i32;
+    ConvGeometry {
+        c: i(image[1]),
+        h: i(image[2]),
+        w: i(image[3]),
+        kh: i(window[0]),
+        kw: i(window[1]),
+        sh: i(attrs.stride[0]),
+        sw: i(attrs.stride[1]),
+        ph: i(attrs.pad[0]),
+        pw: i(attrs.pad[1]),
+        ho: i(out[2]),
+        wo: i(out[3]),
+    }
+}
+
+/// A permutation of the first two axes of an A×B×P tensor at `from` into B×A×P at `to`.
+fn swap_leading_axes(from: Place, to: Place, (a, b, p): (usize, usize, usize)) -> DeviceOp {
+    let view = View::new(&[b, a, p], &[p as i64, (b * p) as i64, 1]).expect("three axes");
+    gather(to, from, a * b * p, view, 0)
+}
+
+fn im2col(cols: Place, images: Place, g: ConvGeometry, batch: usize) -> DeviceOp {
+    let threads = (g.c * g.kh * g.kw * g.ho * g.wo) as usize * batch;
+    launch("im2col", threads, vec![Arg::Ptr(cols), Arg::Ptr(images), Arg::Conv(g), Arg::U64(batch as u64)])
+}
+
+/// Convolution: the batch unfolded (K = C·kh·kw rows, N·P columns), W (O×K) times it (O×N·P),
+/// permuted to N×O×P.
+fn conv2d(
+    attrs: &ConvAttrs,
+    x: &[usize],
+    w: &[usize],
+    out_shape: &[usize],
+    (image, weight, out): (Place, Place, Place),
+    ops: &mut Vec<DeviceOp>,
+) -> usize {
+    let g = conv_geometry(attrs, x, [w[2], w[3]], out_shape);
+    let (n, o, p, k) = (x[0], w[0], out_shape[2] * out_shape[3], w[1] * w[2] * w[3]);
+    let (cols, product) = (Place::workspace(0), Place::workspace(k * n * p));
+    ops.push(im2col(cols, image, g, n));
+    ops.push(DeviceOp::Gemm(Gemm::row_major((o, n * p, k), (weight, k, false), (cols, n * p, false), product)));
+    ops.push(swap_leading_axes(product, out, (o, n, p)));
+    k * n * p + o * n * p
+}
+
+/// Transposed convolution: the batch permuted to C×N·P (P = H·W), Wᵀ (K×C, K = O·kh·kw) times it,
+/// folded back (`col2im`) into N×O×Ho×Wo.
+fn conv_transpose2d(
+    attrs: &ConvAttrs,
+    x: &[usize],
+    w: &[usize],
+    out_shape: &[usize],
+    (image, weight, out): (Place, Place, Place),
+    ops: &mut Vec<DeviceOp>,
+) -> usize {
+    // The convolution this one transposes maps the output's shape to the input's.
+    let g = conv_geometry(attrs, out_shape, [w[2], w[3]], x);
+    let (n, c, p, k) = (x[0], x[1], x[2] * x[3], w[1] * w[2] * w[3]);
+    let (channel_major, cols) = (Place::workspace(0), Place::workspace(c * n * p));
+    ops.push(swap_leading_axes(image, channel_major, (n, c, p)));
+    ops.push(DeviceOp::Gemm(Gemm::row_major((k, n * p, c), (weight, k, true), (channel_major, n * p, false), cols)));
+    let threads = out_shape.iter().product();
+    ops.push(launch("col2im", threads, vec![Arg::Ptr(out), Arg::Ptr(cols), Arg::Conv(g), Arg::U64(n as u64)]));
+    c * n * p + k * n * p
+}
+
+/// A convolution's weight gradient: the output gradient permuted to O×N·P times the unfolded
+/// batch transposed (N·P×K).
+fn conv2d_grad_weight(
+    attrs: &ConvAttrs,
+    x: &[usize],
+    grad: &[usize],
+    out_shape: &[usize],
+    (image, grad_out, out): (Place, Place, Place),
+    ops: &mut Vec<DeviceOp>,
+) -> usize {
+    let g = conv_geometry(attrs, x, [out_shape[2], out_shape[3]], grad);
+    let (n, o, p, k) = (x[0], grad[1], grad[2] * grad[3], out_shape[1] * out_shape[2] * out_shape[3]);
+    let (cols, channel_major) = (Place::workspace(0), Place::workspace(k * n * p));
+    ops.push(im2col(cols, image, g, n));
+    ops.push(swap_leading_axes(grad_out, channel_major, (n, o, p)));
+    ops.push(DeviceOp::Gemm(Gemm::row_major((o, k, n * p), (channel_major, n * p, false), (cols, n * p, true), out)));
+    k * n * p + o * n * p
+}
