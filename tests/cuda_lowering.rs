@@ -32,7 +32,9 @@ fn training_plans(file: &str, batch: usize) -> Vec<(String, Plan, Vec<graphc::ir
     let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: Some(batch) }).unwrap();
     c.phases
         .iter()
-        .map(|phase| (format!("{file} {}", phase.name), graphc::training_plan(&train, phase, &c.passes), train.params.clone()))
+        .map(|phase| {
+            (format!("{file} {}", phase.name), graphc::training_plan(&train, phase, &c.passes), train.params.clone())
+        })
         .collect()
 }
 
@@ -252,7 +254,8 @@ fn emulate_launch(memory: &mut Memory, kernel: &str, args: &[Arg], generated: &L
             let (plane, ld) = ((g.ho * g.wo) as i64, batch * (g.ho * g.wo) as i64);
             for i in 0..batch * (g.c * g.h * g.w) as i64 {
                 let image = i / (g.c * g.h * g.w) as i64;
-                let (ch, y, x) = ((i / (g.h * g.w) as i64) as i32 % g.c, (i / g.w as i64) as i32 % g.h, (i % g.w as i64) as i32);
+                let (ch, y, x) =
+                    ((i / (g.h * g.w) as i64) as i32 % g.c, (i / g.w as i64) as i32 % g.h, (i % g.w as i64) as i32);
                 let mut sum = 0.0f32;
                 for ky in 0..g.kh {
                     let ty = y + g.ph - ky;
@@ -319,10 +322,8 @@ fn emulate_launch(memory: &mut Memory, kernel: &str, args: &[Arg], generated: &L
             }
             Some(Generated::Bias(activation)) => {
                 let (out, bias, n, channels, inner) = (a.ptr(), a.ptr(), a.u64(), a.u64(), a.u64());
-                let apply = activation.map(|op| FusedExpr {
-                    inputs: 1,
-                    instrs: vec![ScalarInstr::Input(0), ScalarInstr::Unary(op, 0)],
-                });
+                let apply = activation
+                    .map(|op| FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Unary(op, 0)] });
                 for i in 0..n {
                     let v = memory.get(out, i as i64) + memory.get(bias, (i / inner % channels) as i64);
                     memory.set(out, i as i64, apply.as_ref().map_or(v, |e| e.eval_scalar(&[v])));
@@ -360,7 +361,13 @@ fn covering(y: i32, k: i32, s: i32, p: i32, outputs: i32) -> (i32, i32) {
 }
 
 /// kernels.cu's `argmax`: the first maximal element of window (oy, ox) of a plane.
-fn argmax(memory: &mut Memory, plane: Ptr, p: &graphc_runtime::cuda::launch::PoolGeometry, oy: i32, ox: i32) -> Option<i32> {
+fn argmax(
+    memory: &mut Memory,
+    plane: Ptr,
+    p: &graphc_runtime::cuda::launch::PoolGeometry,
+    oy: i32,
+    ox: i32,
+) -> Option<i32> {
     let (y0, y1, _) = window(oy, p.kh, p.sh, p.ph, p.h);
     let (x0, x1, _) = window(ox, p.kw, p.sw, p.pw, p.w);
     let mut best: Option<i32> = None;

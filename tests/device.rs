@@ -1,6 +1,6 @@
 //! `--device`: asking for CUDA where it cannot run is one clear line and a failure, never a
-//! panic; `auto` runs on the CPU and says why. (These machines have no GPU; on one with a GPU the
-//! messages say the CUDA executor is not written yet.)
+//! panic; `auto` runs on the CPU and says why. These assertions hold on a machine without a GPU,
+//! as CI's; on one with a GPU, `auto` and `cuda` train there instead (tests/cuda_device.rs).
 
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! Every CUDA kernel compiles to PTX with NVRTC, for sm_80 and sm_90: the hand-written ones and
-//! those generated for every fused node, fused reduction and epilogue of every model file's
-//! training programs. Needs libnvrtc (CI installs the PyPI
+//! those the CUDA lowering generates (fused nodes, fused reductions, epilogues, lone elementwise
+//! ops) for every model file's training programs. Needs libnvrtc (CI installs the PyPI
 //! wheel `nvidia-cuda-nvrtc-cu12`), not a GPU; where it is missing the test says so and, outside
 //! CI, returns without checking anything (it is then not a pass).
 #![cfg(feature = "cuda")]
@@ -8,16 +8,16 @@
 use std::collections::BTreeMap;
 
 use graphc::error::SourceFile;
-use graphc::ir::Op;
 use graphc::schema::NetPhase;
-use graphc::{autodiff, build, compile, CompileOptions};
-use graphc_runtime::cuda::codegen::{bias_activation_kernel, fused_kernel, fused_reduce_kernel, KernelSource};
+use graphc::{build, compile, CompileOptions};
+use graphc_runtime::cuda::codegen::{translation_unit, KernelSource};
+use graphc_runtime::cuda::lowering::lower;
 use graphc_runtime::cuda::{entry_points, hand_written};
 use graphc_runtime::device::compile_ptx;
 
 const MODELS: &[&str] = &["graphs/vae.g", "graphs/vae_2d.g", "graphs/dcgan.g", "graphs/infogan.g", "graphs/lenet.g"];
 
-/// The kernels generated for every phase's level-2 training program, by name.
+/// The kernels the CUDA lowering generates for every phase's training plan, by name.
 fn generated_kernels() -> BTreeMap<String, KernelSource> {
     let mut kernels = BTreeMap::new();
     for path in MODELS {
@@ -25,15 +25,8 @@ fn generated_kernels() -> BTreeMap<String, KernelSource> {
         let c = compile(&src, &CompileOptions::default()).unwrap();
         let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: None }).unwrap();
         for phase in &c.phases {
-            let program = autodiff::training_program_with(&train, phase, &c.passes);
-            for id in program.topo_order() {
-                let kernel = match &program.node(id).op {
-                    Op::Fused(expr) => fused_kernel(expr),
-                    Op::FusedReduce { expr, .. } => fused_reduce_kernel(expr),
-                    Op::Epilogue { activation, .. } => bias_activation_kernel(*activation),
-                    _ => continue,
-                };
-                kernels.insert(kernel.name.clone(), kernel);
+            for (name, kernel) in lower(&graphc::training_plan(&train, phase, &c.passes)).generated {
+                kernels.insert(name, kernel.source());
             }
         }
     }
@@ -63,9 +56,11 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
         for name in entry_points(&hand) {
             assert!(code.contains(&format!(".entry {name}(")), "{arch}: no entry {name}");
         }
-        for kernel in generated.values() {
-            let Some(code) = ptx(&kernel.source, arch, &kernel.name) else { return };
-            assert!(code.contains(&format!(".entry {}(", kernel.name)), "{arch}: no entry in\n{code}");
+        // All generated kernels in one translation unit, as the executor compiles a program's.
+        let kernels: Vec<KernelSource> = generated.values().cloned().collect();
+        let Some(code) = ptx(&translation_unit(&kernels), arch, "the generated kernels") else { return };
+        for kernel in &kernels {
+            assert!(code.contains(&format!(".entry {}(", kernel.name)), "{arch}: no entry {}", kernel.name);
         }
     }
     println!(

@@ -92,7 +92,13 @@ impl Backend for Cpu {
         f(state)
     }
 
-    fn compute(&mut self, program: &mut CpuProgram, state: &State, feeds: &Feeds, noise: &NoiseKey) -> Result<(), ExecError> {
+    fn compute(
+        &mut self,
+        program: &mut CpuProgram,
+        state: &State,
+        feeds: &Feeds,
+        noise: &NoiseKey,
+    ) -> Result<(), ExecError> {
         program.compute(state, feeds, noise)
     }
 

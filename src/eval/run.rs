@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::classifier::Classifier;
 use super::frechet::{frechet_distance, Gaussian};
-use super::scores::{class_balance, classifier_score, code_accuracy, histogram, predictions};
+use super::scores::{class_balance, classifier_score, code_accuracy, confusion, histogram, predictions};
 use crate::data::{load_split, resolve_source, Split};
 use crate::ir::Distribution;
 use crate::schema::NetPhase;
@@ -44,6 +44,20 @@ pub struct CodeAccuracy {
     pub accuracy: f64,
     /// The digit each code value is mapped to.
     pub mapping: Vec<usize>,
+    /// How often each code value's images (rows) were classified as each digit (columns): which
+    /// digits a code mixes up.
+    pub confusion: Vec<Vec<u32>>,
+}
+
+impl CodeAccuracy {
+    /// Per code value, the share of its images classified as its mapped digit.
+    pub fn per_value(&self) -> Vec<f64> {
+        self.mapping
+            .iter()
+            .zip(&self.confusion)
+            .map(|(digit, row)| row[*digit] as f64 / row.iter().sum::<u32>().max(1) as f64)
+            .collect()
+    }
 }
 
 /// The results of `eval`.
@@ -167,8 +181,10 @@ fn categorical_code_accuracy(
     })?;
     let codes: Vec<usize> = (0..n).map(|i| i % values).collect();
     let (probs, _) = classifier.classify(&images)?;
-    let (accuracy, mapping) = code_accuracy(&codes, &predictions(&probs, 10), values, 10);
-    Ok(Some(CodeAccuracy { latent: code.name.clone(), accuracy, mapping }))
+    let predicted = predictions(&probs, 10);
+    let (accuracy, mapping) = code_accuracy(&codes, &predicted, values, 10);
+    let confusion = confusion(&codes, &predicted, values, 10);
+    Ok(Some(CodeAccuracy { latent: code.name.clone(), accuracy, mapping, confusion }))
 }
 
 /// `n` images from `generator`, batch after batch: batch b draws its noise as draw number b and
@@ -245,6 +261,8 @@ impl std::fmt::Display for EvalReport {
                 format!("{:.1}%", 100.0 * code.accuracy),
                 format!("values 0.. draw digits {}", mapping.join(" ")),
             ));
+            let shares: Vec<String> = code.per_value().iter().map(|s| format!("{:.0}", 100.0 * s)).collect();
+            rows.push(("  each value's share of its digit, %".into(), String::new(), shares.join(" ")));
         }
         if let Some((phase, loss)) = &self.held_out_loss {
             rows.push((format!("held-out loss, phase \"{phase}\""), format!("{loss:.2}"), "nats per image".into()));

@@ -52,15 +52,26 @@ pub fn class_balance(predicted: &[usize], reference: &[usize], classes: usize) -
 pub fn code_accuracy(codes: &[usize], predicted: &[usize], code_values: usize, classes: usize) -> (f64, Vec<usize>) {
     let size = code_values.max(classes);
     let mut counts = vec![vec![0.0; size]; size];
-    for (code, class) in codes.iter().zip(predicted) {
-        if *code < code_values && *class < classes {
-            counts[*code][*class] += 1.0;
+    for (code, row) in confusion(codes, predicted, code_values, classes).iter().enumerate() {
+        for (class, n) in row.iter().enumerate() {
+            counts[code][class] = *n as f64;
         }
     }
     let mut mapping = max_score_assignment(&counts);
     let agree: f64 = mapping.iter().enumerate().map(|(code, class)| counts[code][*class]).sum();
     mapping.truncate(code_values);
     (agree / codes.len().max(1) as f64, mapping)
+}
+
+/// How often each code value (row) was classified as each class (column).
+pub fn confusion(codes: &[usize], predicted: &[usize], code_values: usize, classes: usize) -> Vec<Vec<u32>> {
+    let mut counts = vec![vec![0; classes]; code_values];
+    for (code, class) in codes.iter().zip(predicted) {
+        if *code < code_values && *class < classes {
+            counts[*code][*class] += 1;
+        }
+    }
+    counts
 }
 
 #[cfg(test)]
@@ -114,5 +125,13 @@ mod tests {
         let four: Vec<usize> = (0..40).map(|i| i % 4).collect();
         let drawn: Vec<usize> = four.iter().map(|c| c + 5).collect();
         assert_eq!(code_accuracy(&four, &drawn, 4, 10), (1.0, vec![5, 6, 7, 8]));
+    }
+
+    #[test]
+    fn the_confusion_counts_each_code_values_predictions() {
+        // Code 0 draws 0, 0, 1; code 1 draws 1; code 2 draws nothing; a class beyond range is
+        // not counted.
+        let counts = confusion(&[0, 0, 0, 1, 1], &[0, 0, 1, 1, 7], 3, 3);
+        assert_eq!(counts, vec![vec![2, 1, 0], vec![0, 1, 0], vec![0, 0, 0]]);
     }
 }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cudarc::cublas::{sys as blas_sys, CudaBlas};
-use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, PushKernelArg};
+use cudarc::driver::{
+    result, sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, PushKernelArg,
+};
 use smallvec::SmallVec;
 
 use super::launch::{launch_config, ConvGeometry, KernelCache, PoolGeometry, View};
@@ -51,7 +53,8 @@ impl CudaDevice {
     /// driver, NVRTC and cuBLAS libraries are present, and compiles the hand-written kernels.
     pub fn open(ordinal: usize) -> Result<Self, CudaUnavailable> {
         crate::device::probe_libraries(ordinal)?;
-        let unavailable = |what: &str, e: &dyn std::fmt::Debug| CudaUnavailable(format!("CUDA device {ordinal}: {what}: {e:?}"));
+        let unavailable =
+            |what: &str, e: &dyn std::fmt::Debug| CudaUnavailable(format!("CUDA device {ordinal}: {what}: {e:?}"));
         let ctx = CudaContext::new(ordinal).map_err(|e| unavailable("no context", &e))?;
         // SAFETY: every operation runs on one stream, in order, so cudarc's cross-stream event
         // tracking is not needed; it is turned off before anything is allocated.
@@ -210,7 +213,9 @@ impl CudaDevice {
                 BufferRole::State(name) => &state.values[name],
                 BufferRole::Feed(name) => {
                     let target = fed[index].as_mut().expect("feeds are allocated");
-                    self.stream.memcpy_htod(&feeds[name.as_str()], target).map_err(device_error("copy to the device"))?;
+                    self.stream
+                        .memcpy_htod(&feeds[name.as_str()], target)
+                        .map_err(device_error("copy to the device"))?;
                     &*target
                 }
                 BufferRole::Temp => &slots[home[index]],
@@ -250,15 +255,23 @@ impl CudaDevice {
                     // SAFETY: the output buffer holds `len` elements; the host values are
                     // copied to staging memory before the call returns (pageable memory), so
                     // reusing `host_noise` afterwards is sound.
-                    unsafe { result::memcpy_htod_async(address(Place::buffer(*out)), host_noise, self.stream.cu_stream()) }
-                        .map_err(device_error("a copy of noise to the device"))?;
+                    unsafe {
+                        result::memcpy_htod_async(address(Place::buffer(*out)), host_noise, self.stream.cu_stream())
+                    }
+                    .map_err(device_error("a copy of noise to the device"))?;
                 }
             }
         }
         Ok(())
     }
 
-    fn launch(&self, kernel: &str, threads: u64, args: &[Arg], address: &dyn Fn(Place) -> u64) -> Result<(), ExecError> {
+    fn launch(
+        &self,
+        kernel: &str,
+        threads: u64,
+        args: &[Arg],
+        address: &dyn Fn(Place) -> u64,
+    ) -> Result<(), ExecError> {
         let function = self.kernels.get(kernel).expect("the program's kernels were loaded when it was built");
         let pointers: SmallVec<[u64; 8]> =
             args.iter().filter_map(|a| if let Arg::Ptr(p) = a { Some(address(*p)) } else { None }).collect();
@@ -278,7 +291,8 @@ impl CudaDevice {
             };
         }
         let (grid, block) = launch_config(threads, self.multiprocessors);
-        let config = cudarc::driver::LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 };
+        let config =
+            cudarc::driver::LaunchConfig { grid_dim: (grid, 1, 1), block_dim: (block, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: the arguments follow the kernel's parameter list (checked against the sources
         // by tests/cuda_lowering.rs) and every pointer addresses an allocation of the size the
         // lowering computed; the values live until `launch` returns, which copies them.
@@ -286,7 +300,13 @@ impl CudaDevice {
     }
 
     fn gemm(&self, g: &Gemm, address: &dyn Fn(Place) -> u64) -> Result<(), ExecError> {
-        let op = |t: bool| if t { blas_sys::cublasOperation_t::CUBLAS_OP_T } else { blas_sys::cublasOperation_t::CUBLAS_OP_N };
+        let op = |t: bool| {
+            if t {
+                blas_sys::cublasOperation_t::CUBLAS_OP_T
+            } else {
+                blas_sys::cublasOperation_t::CUBLAS_OP_N
+            }
+        };
         let (alpha, beta) = (1.0f32, 0.0f32);
         let int = |v: usize| v as std::ffi::c_int;
         // SAFETY: the dimensions and leading dimensions come from the plan's shapes (bounds

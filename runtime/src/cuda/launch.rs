@@ -153,7 +153,8 @@ impl<F> KernelCache<F> {
         kernels: &[KernelSource],
         compile: impl FnOnce(&str, &[&str]) -> Result<Vec<F>, E>,
     ) -> Result<(), E> {
-        let missing: Vec<KernelSource> = kernels.iter().filter(|k| !self.loaded.contains_key(&k.name)).cloned().collect();
+        let missing: Vec<KernelSource> =
+            kernels.iter().filter(|k| !self.loaded.contains_key(&k.name)).cloned().collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -165,7 +166,11 @@ impl<F> KernelCache<F> {
     }
 
     /// Loads a whole translation unit (the hand-written kernels) under its entry points' names.
-    pub fn load_unit<E>(&mut self, source: &str, compile: impl FnOnce(&str, &[&str]) -> Result<Vec<F>, E>) -> Result<(), E> {
+    pub fn load_unit<E>(
+        &mut self,
+        source: &str,
+        compile: impl FnOnce(&str, &[&str]) -> Result<Vec<F>, E>,
+    ) -> Result<(), E> {
         let names = super::entry_points(source);
         let loaded = compile(source, &names)?;
         self.compilations += 1;
@@ -264,11 +269,12 @@ mod tests {
         cache.load(&[a.clone(), b.clone()], |_, _| Err(())).unwrap();
         assert_eq!(cache.compilations(), 1);
         assert_eq!(cache.get(&b.name).map(String::as_str), Some(format!("loaded {}", b.name).as_str()));
-        cache.load(&[a.clone(), c.clone()], |_, names: &[&str]| {
-            assert_eq!(names, [c.name.as_str()]);
-            Ok::<_, ()>(vec!["c".to_string()])
-        })
-        .unwrap();
+        cache
+            .load(&[a.clone(), c.clone()], |_, names: &[&str]| {
+                assert_eq!(names, [c.name.as_str()]);
+                Ok::<_, ()>(vec!["c".to_string()])
+            })
+            .unwrap();
         assert_eq!(cache.compilations(), 2);
         let rejected = bias_activation_kernel(Some(UnaryOp::Exp));
         assert!(cache.load(&[rejected.clone()], |_, _| Err("rejected")).is_err());

@@ -227,7 +227,9 @@ fn lower_kernel(
     let numel: usize = out_shape.iter().product();
     let input = |i: usize| Place::buffer(inputs[i]);
     match kernel {
-        Kernel::Fill(v) => ops.push(launch("fill", numel, vec![Arg::Ptr(out), Arg::F32(v.get()), Arg::U64(numel as u64)])),
+        Kernel::Fill(v) => {
+            ops.push(launch("fill", numel, vec![Arg::Ptr(out), Arg::F32(v.get()), Arg::U64(numel as u64)]))
+        }
         Kernel::Sample { dist, stream } => {
             let row_len = out_shape.last().copied().unwrap_or(1);
             ops.push(DeviceOp::Sample { dist: *dist, stream: *stream, out: output, len: numel, row_len });
@@ -235,32 +237,64 @@ fn lower_kernel(
         Kernel::MatMul { trans_a, trans_b } => {
             let (a, b) = (shape(inputs[0]), shape(inputs[1]));
             let k = if *trans_a { a[0] } else { a[1] };
-            let gemm = Gemm::row_major((out_shape[0], out_shape[1], k), (input(0), a[1], *trans_a), (input(1), b[1], *trans_b), out);
+            let gemm = Gemm::row_major(
+                (out_shape[0], out_shape[1], k),
+                (input(0), a[1], *trans_a),
+                (input(1), b[1], *trans_b),
+                out,
+            );
             ops.push(DeviceOp::Gemm(gemm));
         }
-        Kernel::Conv2d(attrs) => return conv2d(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops),
+        Kernel::Conv2d(attrs) => {
+            return conv2d(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops)
+        }
         Kernel::ConvTranspose2d(attrs) => {
-            return conv_transpose2d(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops)
+            return conv_transpose2d(
+                attrs,
+                shape(inputs[0]),
+                shape(inputs[1]),
+                out_shape,
+                (input(0), input(1), out),
+                ops,
+            )
         }
         Kernel::Conv2dGradWeight(attrs) => {
-            return conv2d_grad_weight(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops)
+            return conv2d_grad_weight(
+                attrs,
+                shape(inputs[0]),
+                shape(inputs[1]),
+                out_shape,
+                (input(0), input(1), out),
+                ops,
+            )
         }
         Kernel::Pool2d(attrs) => {
             let g = pool_geometry(attrs, shape(inputs[0]), out_shape);
             let planes = out_shape[0] * out_shape[1];
-            ops.push(launch("pool2d", numel, vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::U64(planes as u64), Arg::Pool(g)]));
+            ops.push(launch(
+                "pool2d",
+                numel,
+                vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::U64(planes as u64), Arg::Pool(g)],
+            ));
         }
         Kernel::Pool2dGrad(attrs) => {
             let g = pool_geometry(attrs, shape(inputs[0]), shape(inputs[1]));
             let planes = out_shape[0] * out_shape[1];
-            let args = vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::Ptr(input(1)), Arg::U64(planes as u64), Arg::Pool(g)];
+            let args =
+                vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::Ptr(input(1)), Arg::U64(planes as u64), Arg::Pool(g)];
             ops.push(launch("pool2d_grad", numel, args));
         }
         Kernel::Upsample2d { scale } => {
             let x = shape(inputs[0]);
             let (planes, h, w) = (x[0] * x[1], x[2] as i32, x[3] as i32);
-            let args =
-                vec![Arg::Ptr(out), Arg::Ptr(input(0)), Arg::U64(planes as u64), Arg::I32(h), Arg::I32(w), Arg::I32(*scale as i32)];
+            let args = vec![
+                Arg::Ptr(out),
+                Arg::Ptr(input(0)),
+                Arg::U64(planes as u64),
+                Arg::I32(h),
+                Arg::I32(w),
+                Arg::I32(*scale as i32),
+            ];
             ops.push(launch("upsample2d", numel, args));
         }
         Kernel::Unary(op) => {
@@ -269,7 +303,15 @@ fn lower_kernel(
         }
         Kernel::Binary(op) => {
             let instrs = vec![ScalarInstr::Input(0), ScalarInstr::Input(1), ScalarInstr::Binary(*op, 0, 1)];
-            return lower_kernel(plan, &Kernel::Fused(FusedExpr { inputs: 2, instrs }), inputs, output, out, ops, generated);
+            return lower_kernel(
+                plan,
+                &Kernel::Fused(FusedExpr { inputs: 2, instrs }),
+                inputs,
+                output,
+                out,
+                ops,
+                generated,
+            );
         }
         Kernel::Fused(expr) => {
             let args = std::iter::once(Arg::Ptr(out))

@@ -1,0 +1,114 @@
+//! The CUDA backend on a real GPU, against the CPU backend: every step of every model file's
+//! training programs, and short seeded training runs. They need a GPU, so they are ignored by
+//! `cargo test` (reported as ignored, not passed); on a machine with one:
+//! `cargo test --test cuda_device -- --ignored`. Run without a usable device they fail, saying why.
+#![cfg(feature = "cuda")]
+
+use graphc::error::SourceFile;
+use graphc::schema::NetPhase;
+use graphc::{build, compile, train::init, CompileOptions};
+use graphc_runtime::backend::{Backend, Cpu};
+use graphc_runtime::cpu::NoiseKey;
+use graphc_runtime::cuda::exec::CudaDevice;
+use graphc_runtime::exec::{CpuProgram, State};
+use graphc_runtime::Plan;
+
+const MODELS: &[&str] = &["graphs/vae.g", "graphs/vae_2d.g", "graphs/dcgan.g", "graphs/infogan.g", "graphs/lenet.g"];
+
+fn device() -> CudaDevice {
+    let device = CudaDevice::open(0).unwrap_or_else(|why| panic!("no usable CUDA device: {why}"));
+    println!("on {}", device.description());
+    device
+}
+
+/// A phase's name, training plan and loss blobs.
+type Phase = (String, Plan, Vec<String>);
+
+/// Each phase of `file` at batch `batch`, and the parameters.
+fn phases(file: &str, batch: usize) -> (Vec<Phase>, Vec<graphc::ir::ParamInfo>) {
+    let src = SourceFile::read(file).unwrap();
+    let c = compile(&src, &CompileOptions { batch_size: Some(batch), ..CompileOptions::default() }).unwrap();
+    let train = build::build(&c.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: Some(batch) }).unwrap();
+    let plans = c
+        .phases
+        .iter()
+        .map(|p| {
+            let losses = p.losses.iter().map(|l| l.blob.clone()).collect();
+            (format!("{file} {}", p.name), graphc::training_plan(&train, p, &c.passes), losses)
+        })
+        .collect();
+    (plans, train.params)
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn every_step_computes_what_the_cpu_backend_computes() {
+    let mut gpu = device();
+    let noise = NoiseKey { seed: 3, draw: 2 };
+    for file in MODELS {
+        let (plans, params) = phases(file, 8);
+        for (what, plan, _) in plans {
+            // Without slot sharing, so that every step's output can be read after the run.
+            let mut unplanned = plan;
+            unplanned.memory = None;
+            let mut cpu = CpuProgram::new(unplanned.clone());
+            let mut state = State::default();
+            init::fill_state(&mut state, &params, &[cpu.plan()], 5);
+            let feeds = init::synthetic_feeds(&cpu);
+            cpu.compute(&state, &feeds, &noise).unwrap();
+            let mut program = gpu.program(unplanned.clone()).unwrap();
+            let device_state = gpu.upload(&state).unwrap();
+            gpu.compute(&mut program, &device_state, &feeds, &noise).unwrap();
+            for step in &unplanned.steps {
+                let expected = cpu.value(&state, step.output);
+                let got = gpu.read(&program, &device_state, step.output).unwrap();
+                let scale = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                let worst = expected.iter().zip(&got).map(|(e, g)| (e - g).abs()).fold(0.0f32, f32::max);
+                assert!(
+                    worst <= 1e-3 * scale,
+                    "{what}: {} differs by {worst} (values up to {scale}): cpu {:?} vs cuda {:?}",
+                    step.label,
+                    &expected[..expected.len().min(6)],
+                    &got[..got.len().min(6)]
+                );
+            }
+        }
+    }
+}
+
+/// The losses of `steps` training steps of every phase of `file`, on `backend`.
+fn seeded_losses<B: Backend>(backend: &mut B, file: &str, steps: u64) -> Vec<f32> {
+    let (plans, params) = phases(file, 16);
+    let mut state = State::default();
+    let plan_refs: Vec<&Plan> = plans.iter().map(|(_, p, _)| p).collect();
+    init::fill_state(&mut state, &params, &plan_refs, 7);
+    let feeds = init::synthetic_feeds(&CpuProgram::new(plans[0].1.clone()));
+    let mut programs: Vec<_> =
+        plans.iter().map(|(_, plan, losses)| (backend.program(plan.clone()).unwrap(), losses)).collect();
+    let mut state = backend.upload(state).unwrap();
+    let mut losses = Vec::new();
+    for draw in 0..steps {
+        for (program, names) in &mut programs {
+            backend.compute(program, &state, &feeds, &NoiseKey { seed: 1, draw }).unwrap();
+            for name in names.iter() {
+                let id = B::plan(program).output(name).unwrap();
+                losses.push(backend.first_value(program, &state, id).unwrap());
+            }
+            B::commit(program, &mut state);
+        }
+    }
+    losses
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_seeded_run_gives_the_cpu_backends_losses() {
+    let mut gpu = device();
+    for file in MODELS {
+        let (cpu, cuda) = (seeded_losses(&mut Cpu, file, 10), seeded_losses(&mut gpu, file, 10));
+        for (i, (a, b)) in cpu.iter().zip(&cuda).enumerate() {
+            assert!((a - b).abs() <= 1e-2 * a.abs().max(1.0), "{file}: loss {i}: cpu {a} vs cuda {b}");
+        }
+        println!("{file}: {} losses agree; last cpu {:?} cuda {:?}", cpu.len(), cpu.last(), cuda.last());
+    }
+}
