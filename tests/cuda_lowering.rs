@@ -151,7 +151,7 @@ fn emulate_launch(memory: &mut Memory, kernel: &str, args: &[Arg], generated: &L
                 memory.set(out, base + view.offset(i), v);
             }
         }
-        "reduce" => {
+        "reduce" | "reduce_wide" => {
             let (out, input, n, kept, reduced) = (a.ptr(), a.ptr(), a.u64(), a.view(), a.view());
             let (count, scale) = (a.u64(), f64_arg(&mut a));
             for i in 0..n {
@@ -307,7 +307,7 @@ fn emulate_launch(memory: &mut Memory, kernel: &str, args: &[Arg], generated: &L
                     memory.set(out, i, expr.eval_scalar(&values));
                 }
             }
-            Some(Generated::FusedReduce(expr)) => {
+            Some(Generated::FusedReduce { expr, .. }) => {
                 let (out, inputs) = (a.ptr(), expression_inputs(&mut a, expr.inputs));
                 let (n, kept, reduced, count, scale) = (a.u64(), a.view(), a.view(), a.u64(), f64_arg(&mut a));
                 for i in 0..n {

@@ -80,17 +80,31 @@ pub fn fused_kernel(expr: &FusedExpr) -> KernelSource {
 
 /// The kernel reducing `expr` (inputs shaped as the reduction's input, or scalars) as the
 /// hand-written `reduce` does: output `i` sums, in f64, the expression at offsets `kept`(i) +
-/// `reduced`(j) for j < count, times `scale` (1, or 1/count for a mean).
-pub fn fused_reduce_kernel(expr: &FusedExpr) -> KernelSource {
+/// `reduced`(j) for j < count, times `scale` (1, or 1/count for a mean). `wide` gives each output
+/// a block, as `reduce_wide` does.
+pub fn fused_reduce_kernel(expr: &FusedExpr, wide: bool) -> KernelSource {
     let (body, result) = statements(expr, "e");
-    let function = format!(
-        "extern \"C\" __global__ void NAME(float* __restrict__ out, {}u64 n, View kept, View reduced, u64 count, \
-         double scale) {{\n    FOR_EACH(i, n) {{\n        const i64 base = offset_of(kept, i);\n        double sum = 0.0;\n        \
-         for (u64 j = 0; j < count; ++j) {{\n        const i64 e = base + offset_of(reduced, j);\n{body}        \
-         sum += (double){result};\n        }}\n        out[i] = (float)(sum * scale);\n    }}\n}}\n",
+    let params = format!(
+        "float* __restrict__ out, {}u64 n, View kept, View reduced, u64 count, double scale",
         input_params(expr)
     );
-    KernelSource::named("fused_reduce", &format!("sum of {expr}"), &function)
+    let (prefix, shared, outer, start, step, finish) = match wide {
+        false => ("fused_reduce", "", "FOR_EACH(i, n)", "0", "1", "out[i] = (float)(sum * scale);"),
+        true => (
+            "fused_reduce_wide",
+            "    __shared__ double partial[WIDE_BLOCK];\n",
+            "FOR_EACH_BLOCK(i, n)",
+            "threadIdx.x",
+            "blockDim.x",
+            "const double total = block_sum(partial, sum);\n        if (threadIdx.x == 0) out[i] = (float)(total * scale);",
+        ),
+    };
+    let function = format!(
+        "extern \"C\" __global__ void NAME({params}) {{\n{shared}    {outer} {{\n        const i64 base = offset_of(kept, i);\n        \
+         double sum = 0.0;\n        for (u64 j = {start}; j < count; j += {step}) {{\n        const i64 e = base + \
+         offset_of(reduced, j);\n{body}        sum += (double){result};\n        }}\n        {finish}\n    }}\n}}\n"
+    );
+    KernelSource::named(prefix, &format!("sum of {expr}"), &function)
 }
 
 /// The epilogue kernel: `out = activation(out + bias)` in place, the bias indexed by axis 1 of
@@ -209,11 +223,15 @@ mod tests {
     fn a_fused_reduction_sums_the_expression_at_each_reduced_offset() {
         let square =
             FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Binary(BinaryOp::Mul, 0, 0)] };
-        let k = fused_reduce_kernel(&square);
+        let k = fused_reduce_kernel(&square, false);
         assert!(k.name.starts_with("fused_reduce_"));
         assert!(k.function.contains("const float t0 = x0[(e) * s0];"), "{}", k.function);
         assert!(k.function.contains("sum += (double)t1;"));
         assert_ne!(k.name, fused_kernel(&square).name);
+        let wide = fused_reduce_kernel(&square, true);
+        assert!(wide.name.starts_with("fused_reduce_wide_"));
+        assert!(wide.function.contains("for (u64 j = threadIdx.x; j < count; j += blockDim.x)"), "{}", wide.function);
+        assert!(wide.function.contains("block_sum(partial, sum)"));
     }
 
     #[test]

@@ -30,6 +30,19 @@ extern "C" __global__ void reduce(float* out, const float* in, u64 n, View kept,
     }
 }
 
+// `reduce` for long reductions: each output is summed by a whole block (WIDE_BLOCK threads, each
+// summing a strided share in f64, then a tree), launched with WIDE_BLOCK threads per output.
+extern "C" __global__ void reduce_wide(float* out, const float* in, u64 n, View kept, View reduced, u64 count, double scale) {
+    __shared__ double partial[WIDE_BLOCK];
+    FOR_EACH_BLOCK(i, n) {
+        const i64 base = offset_of(kept, i);
+        double sum = 0.0;
+        for (u64 j = threadIdx.x; j < count; j += blockDim.x) sum += (double)in[base + offset_of(reduced, j)];
+        const double total = block_sum(partial, sum);
+        if (threadIdx.x == 0) out[i] = (float)(total * scale);
+    }
+}
+
 // Softmax (or log-softmax when `log`) along the middle axis of an outer×axis×inner tensor.
 extern "C" __global__ void softmax(float* out, const float* in, u64 outer, u64 axis, u64 inner, int log) {
     FOR_EACH(i, outer * inner) {

@@ -118,8 +118,12 @@ pub struct ConvGeometry {
     pub wo: i32,
 }
 
-/// Threads per block of every elementwise-style kernel.
+/// Threads per block of every kernel.
 pub const BLOCK: u32 = 256;
+
+/// Threads per output of the kernels that give each output a block: prelude.cuh's `WIDE_BLOCK`,
+/// which sizes their shared memory, so every block must have exactly this many threads.
+pub const WIDE_BLOCK: u32 = BLOCK;
 
 /// Grid and block sizes for `n` outputs on a device with `multiprocessors` SMs: enough blocks to
 /// cover `n` up to 32 per SM (the kernels loop grid-stride over the rest), at least one.
@@ -245,6 +249,12 @@ mod tests {
     #[test]
     fn views_beyond_the_rank_limit_are_refused() {
         assert!(View::broadcast(&[1], &[1; 9], &[0]).is_none());
+    }
+
+    #[test]
+    fn the_wide_block_is_the_preludes() {
+        assert!(crate::cuda::PRELUDE.contains(&format!("#define WIDE_BLOCK {WIDE_BLOCK}\n")));
+        assert!(WIDE_BLOCK.is_power_of_two(), "block_sum halves the block");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::codegen::{bias_activation_kernel, fused_kernel, fused_reduce_kernel, KernelSource};
-use super::launch::{ConvGeometry, PoolGeometry, View};
+use super::launch::{ConvGeometry, PoolGeometry, View, WIDE_BLOCK};
 use crate::fused::{FusedExpr, ScalarInstr};
 use crate::ops::{ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp};
 use crate::{BufId, Kernel, Plan};
@@ -140,8 +140,9 @@ pub enum DeviceOp {
 pub enum Generated {
     /// A fused elementwise expression ([`fused_kernel`]).
     Fused(FusedExpr),
-    /// A reduction of a fused expression ([`fused_reduce_kernel`]).
-    FusedReduce(FusedExpr),
+    /// A reduction of a fused expression ([`fused_reduce_kernel`]), `wide` with a block per
+    /// output.
+    FusedReduce { expr: FusedExpr, wide: bool },
     /// An epilogue's bias and activation ([`bias_activation_kernel`]).
     Bias(Option<UnaryOp>),
 }
@@ -151,7 +152,7 @@ impl Generated {
     pub fn source(&self) -> KernelSource {
         match self {
             Generated::Fused(expr) => fused_kernel(expr),
-            Generated::FusedReduce(expr) => fused_reduce_kernel(expr),
+            Generated::FusedReduce { expr, wide } => fused_reduce_kernel(expr, *wide),
             Generated::Bias(activation) => bias_activation_kernel(*activation),
         }
     }
@@ -342,7 +343,9 @@ fn lower_kernel(
                 .chain(expression_inputs(plan, inputs, source.iter().product()))
                 .chain([Arg::U64(numel as u64), Arg::View(kept), Arg::View(reduced), Arg::U64(count), Arg::F64(scale)])
                 .collect();
-            ops.push(launch_generated(generated, Generated::FusedReduce(expr.clone()), numel, args));
+            let wide = is_wide(count);
+            let kernel = Generated::FusedReduce { expr: expr.clone(), wide };
+            ops.push(launch_generated(generated, kernel, reduction_threads(numel, wide), args));
         }
         Kernel::Reduce { op, axes } => {
             let (kept, reduced, count, scale) = reduction(shape(inputs[0]), axes, *op);
@@ -355,7 +358,8 @@ fn lower_kernel(
                 Arg::U64(count),
                 Arg::F64(scale),
             ];
-            ops.push(launch("reduce", numel, args));
+            let wide = is_wide(count);
+            ops.push(launch(if wide { "reduce_wide" } else { "reduce" }, reduction_threads(numel, wide), args));
         }
         Kernel::Broadcast { dims } => {
             let view = View::broadcast(shape(inputs[0]), out_shape, dims).expect("at most MAX_RANK axes");
@@ -418,6 +422,23 @@ fn lower_kernel(
 
 fn gather(out: Place, input: Place, n: usize, view: View, base: i64) -> DeviceOp {
     launch("gather", n, vec![Arg::Ptr(out), Arg::Ptr(input), Arg::U64(n as u64), Arg::View(view), Arg::I64(base)])
+}
+
+/// Reductions summing at least this many elements per output give each output a block.
+const WIDE_MIN: u64 = 256;
+
+fn is_wide(count: u64) -> bool {
+    count >= WIDE_MIN
+}
+
+/// Threads launched for a reduction to `n` outputs: one per output, or a block of
+/// [`WIDE_BLOCK`] per output when `wide`.
+fn reduction_threads(n: usize, wide: bool) -> usize {
+    if wide {
+        n * WIDE_BLOCK as usize
+    } else {
+        n
+    }
 }
 
 /// The `reduce` kernels' walk over `shape` reduced over `axes`: kept and reduced views, the
