@@ -1,29 +1,38 @@
 //! What the training benchmarks share: a model file's training programs (every solver phase at
-//! the default passes), a filled state and synthetic feeds, one training iteration, and the
-//! model's generator.
+//! the default passes) on a backend, a filled state and synthetic feeds, one training iteration,
+//! and the model's generator.
 
 use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
 use graphc::{build, compile, train::init, CompileOptions};
+use graphc_runtime::backend::{Backend, Cpu};
 use graphc_runtime::cpu::NoiseKey;
 use graphc_runtime::exec::{CpuProgram, State};
 
 /// Feeds by name.
 type Feeds = std::collections::HashMap<&'static str, Vec<f32>>;
 
-/// A model ready to train: per phase its program, steps per iteration and feeds.
-pub struct Model {
-    phases: Vec<(CpuProgram, usize, Feeds)>,
+/// A model ready to train on backend `B`: per phase its program, steps per iteration and feeds.
+pub struct Model<B: Backend = Cpu> {
+    backend: B,
+    phases: Vec<(B::Program, usize, Feeds)>,
     /// The parameters and optimizer state.
-    pub state: State,
+    pub state: B::State,
     draw: u64,
     compiled: graphc::Compiled,
     batch: Option<usize>,
 }
 
-impl Model {
-    /// The model file at `path`, at its own batch size or `batch`.
+impl Model<Cpu> {
+    /// The model file at `path`, at its own batch size or `batch`, on the CPU.
     pub fn load(path: &str, batch: Option<usize>) -> Self {
+        Model::load_on(Cpu, path, batch)
+    }
+}
+
+impl<B: Backend> Model<B> {
+    /// The model file at `path`, at its own batch size or `batch`, on `backend`.
+    pub fn load_on(mut backend: B, path: &str, batch: Option<usize>) -> Self {
         let src = SourceFile::read(path).expect("model file");
         let compiled =
             compile(&src, &CompileOptions { batch_size: batch, ..CompileOptions::default() }).expect("compiles");
@@ -41,10 +50,11 @@ impl Model {
             .into_iter()
             .map(|(program, steps)| {
                 let feeds = init::synthetic_feeds(&program);
-                (program, steps, feeds)
+                (backend.program(program.plan().clone()).expect("the backend takes the plan"), steps, feeds)
             })
             .collect();
-        Model { phases, state, draw: 0, compiled, batch }
+        let state = backend.upload(state).expect("the backend takes the state");
+        Model { backend, phases, state, draw: 0, compiled, batch }
     }
 
     /// Images read from the data per iteration (for GANs, the discriminator's real batches).
@@ -57,11 +67,30 @@ impl Model {
         for (program, steps, feeds) in &mut self.phases {
             for _ in 0..*steps {
                 self.draw += 1;
-                program.run(&mut self.state, feeds, &NoiseKey { seed: 1, draw: self.draw }).expect("runs");
+                let noise = NoiseKey { seed: 1, draw: self.draw };
+                self.backend.compute(program, &self.state, feeds, &noise).expect("runs");
+                B::commit(program, &mut self.state);
             }
         }
     }
 
+    /// Waits for the device to finish the work issued (reads the last phase's first output).
+    #[allow(dead_code)] // Used by peer_step only; each bench compiles this module on its own.
+    pub fn finish(&mut self) {
+        let (program, _, _) = self.phases.last().expect("a model has a phase");
+        if let Some((_, id)) = B::plan(program).outputs.first() {
+            self.backend.first_value(program, &self.state, *id).expect("reads a loss");
+        }
+    }
+
+    /// What the model runs on.
+    #[allow(dead_code)] // Used by peer_step only.
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+}
+
+impl Model<Cpu> {
     /// The generation program of the model's `generate` block (its TEST graph, with the file's
     /// batch or the one this model was loaded with), reading this model's state.
     #[allow(dead_code)] // Used by peer_step only; each bench compiles this module on its own.

@@ -1,10 +1,11 @@
-"""PyTorch versions of graphc's three model files, for side-by-side CPU speed comparisons.
+"""PyTorch versions of graphc's three model files, for side-by-side speed comparisons.
 
 Same architectures, initial-value distributions, losses, optimizers and per-iteration schedule as
 graphs/vae.g, graphs/dcgan.g and graphs/infogan.g (see the comments in those files); only what
 affects speed matters here, not matching numbers. Usage:
-    python benches/peers/models.py MODEL BATCH STEPS THREADS [train|generate]
-prints one JSON line: {"model", "mode", "batch", "threads", "images_per_sec"}. `generate` times
+    python benches/peers/models.py MODEL BATCH STEPS THREADS [train|generate] [cpu|cuda]
+prints one JSON line: {"model", "mode", "batch", "threads", "device", "images_per_sec"}. On
+`cuda` everything is FP32 (TF32 off) and the timing waits for the GPU. `generate` times
 the generator alone (the VAE's decoder on prior samples), without gradients, with the
 normalization graphc's TEST graph uses: running statistics for DC-GAN, batch statistics for
 InfoGAN (its graph file samples so, as openai/InfoGAN does).
@@ -166,9 +167,18 @@ MODELS = {"vae": vae, "dcgan": dcgan, "infogan": infogan}
 def main():
     model, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     mode = sys.argv[5] if len(sys.argv) > 5 else "train"
+    device = sys.argv[6] if len(sys.argv) > 6 else "cpu"
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(1)
+    if device == "cuda":
+        # Full FP32, as graphc computes: no TF32 in cuDNN's convolutions (PyTorch's default
+        # allows it there) nor in matrix products.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    torch.set_default_device(device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     step, generate = MODELS[model](batch)
     if mode == "train":
         images = torch.randint(0, 256, (batch, 1, 28, 28)).float()
@@ -178,11 +188,13 @@ def main():
             with torch.no_grad():
                 generate()
     run()  # warm-up
+    sync()
     started = time.perf_counter()
     for _ in range(steps):
         run()
+    sync()
     elapsed = time.perf_counter() - started
-    print(json.dumps({"model": model, "mode": mode, "batch": batch, "threads": threads,
+    print(json.dumps({"model": model, "mode": mode, "batch": batch, "threads": threads, "device": device,
                       "images_per_sec": round(batch * steps / elapsed, 1)}))
 
 
