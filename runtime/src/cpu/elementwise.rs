@@ -12,22 +12,27 @@ pub fn fill(out: &mut [f32], v: f32) {
 }
 
 /// `out[i] = f(x[i])`.
-fn map1(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
+fn map1(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Copy + Sync + Send) {
     debug_assert_eq!(x.len(), out.len());
-    for_each_chunk(out, ELEMENT_CHUNK, |i, chunk| {
-        let src = &x[i * ELEMENT_CHUNK..][..chunk.len()];
-        chunk.iter_mut().zip(src).for_each(|(o, &v)| *o = f(v));
-    });
+    for_each_chunk(out, ELEMENT_CHUNK, |i, chunk| map_slice(&x[i * ELEMENT_CHUNK..][..chunk.len()], chunk, f));
 }
 
 /// `out[i] = f(a[i], b[i])`.
-fn map2(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) {
+fn map2(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Copy + Sync + Send) {
     debug_assert!(a.len() == out.len() && b.len() == out.len());
     for_each_chunk(out, ELEMENT_CHUNK, |i, chunk| {
         let start = i * ELEMENT_CHUNK;
         let (a, b) = (&a[start..][..chunk.len()], &b[start..][..chunk.len()]);
         chunk.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b));
     });
+}
+
+/// `out[i] = f(x[i])` on one slice. `f` comes by value, so its captured constants (a slope, a
+/// scale) are known not to alias `out` and the loop vectorizes; read through a reference they
+/// were reloaded after every store, one element at a time.
+#[inline(always)]
+pub(crate) fn map_slice(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
+    out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
 }
 
 /// −1, 0 or 1 by the sign of `x` (NaN stays NaN).
@@ -46,13 +51,13 @@ fn sign(x: f32) -> f32 {
 /// every caller computes exactly the same per-element math.
 pub(crate) trait ApplyUnary {
     /// Applies `f`.
-    fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F);
+    fn apply<F: Fn(f32) -> f32 + Copy + Sync + Send>(self, f: F);
 }
 
 /// As [`ApplyUnary`], for functions of two inputs.
 pub(crate) trait ApplyBinary {
     /// Applies `f`.
-    fn apply<F: Fn(f32, f32) -> f32 + Sync + Send>(self, f: F);
+    fn apply<F: Fn(f32, f32) -> f32 + Copy + Sync + Send>(self, f: F);
 }
 
 /// Calls `k.apply` with the scalar function of `op`.
@@ -61,7 +66,7 @@ pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
     match op {
         UnaryOp::Affine { scale, shift } => {
             let (scale, shift) = (scale.get(), shift.get());
-            k.apply(|v| scale * v + shift)
+            k.apply(move |v| scale * v + shift)
         }
         // Identities, squares and square roots (Adam's denominator, BatchNorm's std) skip the
         // scalar libm call, so their loops vectorize; every other exponent uses powf. The square
@@ -71,7 +76,7 @@ pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
         UnaryOp::Pow(p) if p.get() == 0.5 => k.apply(f32::sqrt),
         UnaryOp::Pow(p) => {
             let p = p.get();
-            k.apply(|v| v.powf(p))
+            k.apply(move |v| v.powf(p))
         }
         UnaryOp::Exp => k.apply(vmath::exp),
         UnaryOp::Log => k.apply(f32::ln),
@@ -79,11 +84,11 @@ pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
         UnaryOp::Sign => k.apply(sign),
         UnaryOp::LeakyRelu(slope) => {
             let slope = slope.get();
-            k.apply(|v| if v > 0.0 { v } else { slope * v })
+            k.apply(move |v| if v > 0.0 { v } else { slope * v })
         }
         UnaryOp::LeakyReluSlope(slope) => {
             let slope = slope.get();
-            k.apply(|v| if v > 0.0 { 1.0 } else { slope })
+            k.apply(move |v| if v > 0.0 { 1.0 } else { slope })
         }
         UnaryOp::Tanh => k.apply(vmath::tanh),
         UnaryOp::Sigmoid => k.apply(vmath::sigmoid),
@@ -109,7 +114,7 @@ pub(crate) fn with_binary(op: BinaryOp, k: impl ApplyBinary) {
 pub(crate) fn unary_scalar(op: UnaryOp, x: f32) -> f32 {
     struct One<'a>(f32, &'a mut f32);
     impl ApplyUnary for One<'_> {
-        fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F) {
+        fn apply<F: Fn(f32) -> f32 + Copy + Sync + Send>(self, f: F) {
             *self.1 = f(self.0);
         }
     }
@@ -122,7 +127,7 @@ pub(crate) fn unary_scalar(op: UnaryOp, x: f32) -> f32 {
 pub(crate) fn binary_scalar(op: BinaryOp, a: f32, b: f32) -> f32 {
     struct One<'a>(f32, f32, &'a mut f32);
     impl ApplyBinary for One<'_> {
-        fn apply<F: Fn(f32, f32) -> f32 + Sync + Send>(self, f: F) {
+        fn apply<F: Fn(f32, f32) -> f32 + Copy + Sync + Send>(self, f: F) {
             *self.2 = f(self.0, self.1);
         }
     }
@@ -140,14 +145,21 @@ pub fn bias_activation(out: &mut [f32], shape: &[usize], bias: &[f32], activatio
     debug_assert_eq!(bias.len(), channels);
     struct Planes<'a>(&'a mut [f32], &'a [f32], usize);
     impl ApplyUnary for Planes<'_> {
-        fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F) {
+        fn apply<F: Fn(f32) -> f32 + Copy + Sync + Send>(self, f: F) {
             let Planes(out, bias, inner) = self;
             let image = (bias.len() * inner).max(1);
             // Whole images per chunk, about ELEMENT_CHUNK elements of them.
             let chunk = image * (ELEMENT_CHUNK / image).max(1);
             for_each_chunk(out, chunk, |_, images| {
-                for (plane, b) in images.chunks_mut(inner.max(1)).zip(bias.iter().cycle()) {
-                    plane.iter_mut().for_each(|v| *v = f(*v + b));
+                if inner == 1 {
+                    // A matrix's rows: one bias per column, a vectorizable loop along the row.
+                    for row in images.chunks_mut(bias.len().max(1)) {
+                        add_bias_row(row, bias, f);
+                    }
+                    return;
+                }
+                for (plane, &b) in images.chunks_mut(inner.max(1)).zip(bias.iter().cycle()) {
+                    add_bias_plane(plane, b, f);
                 }
             });
         }
@@ -158,11 +170,23 @@ pub fn bias_activation(out: &mut [f32], shape: &[usize], bias: &[f32], activatio
     }
 }
 
+/// `row[j] = f(row[j] + bias[j])`, `f` by value as in [`map_slice`].
+#[inline(always)]
+fn add_bias_row(row: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32 + Copy) {
+    row.iter_mut().zip(bias).for_each(|(v, b)| *v = f(*v + b));
+}
+
+/// `plane[i] = f(plane[i] + b)`, `f` by value as in [`map_slice`].
+#[inline(always)]
+fn add_bias_plane(plane: &mut [f32], b: f32, f: impl Fn(f32) -> f32 + Copy) {
+    plane.iter_mut().for_each(|v| *v = f(*v + b));
+}
+
 /// `out = op(x)` elementwise.
 pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     struct Slices<'a>(&'a [f32], &'a mut [f32]);
     impl ApplyUnary for Slices<'_> {
-        fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F) {
+        fn apply<F: Fn(f32) -> f32 + Copy + Sync + Send>(self, f: F) {
             map1(self.0, self.1, f)
         }
     }
@@ -173,7 +197,7 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
 pub fn binary(op: BinaryOp, a: &[f32], b: &[f32], out: &mut [f32]) {
     struct Slices<'a>(&'a [f32], &'a [f32], &'a mut [f32]);
     impl ApplyBinary for Slices<'_> {
-        fn apply<F: Fn(f32, f32) -> f32 + Sync + Send>(self, f: F) {
+        fn apply<F: Fn(f32, f32) -> f32 + Copy + Sync + Send>(self, f: F) {
             map2(self.0, self.1, self.2, f)
         }
     }

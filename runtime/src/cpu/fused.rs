@@ -169,8 +169,8 @@ struct Block1<'a>(&'a [f32], &'a mut [f32]);
 
 impl ApplyUnary for Block1<'_> {
     #[inline(always)]
-    fn apply<F: Fn(f32) -> f32 + Sync + Send>(self, f: F) {
-        self.1.iter_mut().zip(self.0).for_each(|(o, &v)| *o = f(v));
+    fn apply<F: Fn(f32) -> f32 + Copy + Sync + Send>(self, f: F) {
+        super::elementwise::map_slice(self.0, self.1, f);
     }
 }
 
@@ -179,7 +179,7 @@ struct Block2<'a>(&'a [f32], &'a [f32], &'a mut [f32]);
 
 impl ApplyBinary for Block2<'_> {
     #[inline(always)]
-    fn apply<F: Fn(f32, f32) -> f32 + Sync + Send>(self, f: F) {
+    fn apply<F: Fn(f32, f32) -> f32 + Copy + Sync + Send>(self, f: F) {
         self.2.iter_mut().zip(self.0.iter().zip(self.1)).for_each(|(o, (&a, &b))| *o = f(a, b));
     }
 }
