@@ -1,6 +1,7 @@
 //! The packed GEMM against an f64 reference, on every micro-kernel family this CPU runs: tile
 //! edges in m, n and k (sizes around the tile shapes and the k slice), strided and transposed
-//! operands, accumulation; and bit-identical results for any thread count.
+//! operands, accumulation; a transposed B computed through Cᵀ bit for bit as directly; and
+//! bit-identical results for any thread count.
 
 use graphc_runtime::cpu::gemm::{sgemm, sgemm_with, Isa, Mat};
 
@@ -86,6 +87,28 @@ fn strided_and_transposed_operands() {
             let mut c = vec![f32::NAN; m * n];
             sgemm_with(isa, m, n, k, a, b, &mut c, false);
             check(m, n, k, &a, &b, &[], &c, false, isa.name());
+        }
+    }
+}
+
+#[test]
+fn a_transposed_b_goes_through_c_transposed_bit_for_bit() {
+    // x·Wᵀ with W stored n×k (a fully connected layer's forward pass, m < n): computed as
+    // Cᵀ = W·xᵀ with W read in place; the same bits as the direct product of a copy of Wᵀ.
+    for (m, n, k) in [(1, 100, 37), (13, 33, 257), (5, 7, 3), (64, 784, 600), (7, 500, 12), (30, 250, 1)] {
+        let (x_data, w_data) = (values(m * k, 10), values(n * k, 11));
+        let (x, w_t) = (Mat::row_major(&x_data, k), Mat::row_major(&w_data, k).t());
+        let copy: Vec<f32> = (0..k * n).map(|i| w_data[(i % n) * k + i / n]).collect();
+        let start = values(m * n, 12);
+        for isa in Isa::supported() {
+            for accumulate in [false, true] {
+                let (mut via_transpose, mut direct) = (start.clone(), start.clone());
+                sgemm_with(isa, m, n, k, x, w_t, &mut via_transpose, accumulate);
+                sgemm_with(isa, m, n, k, x, Mat::row_major(&copy, n), &mut direct, accumulate);
+                check(m, n, k, &x, &w_t, &start, &via_transpose, accumulate, isa.name());
+                let same = via_transpose.iter().zip(&direct).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{}: {m}×{k}·({n}×{k})ᵀ accumulate {accumulate}", isa.name());
+            }
         }
     }
 }

@@ -13,6 +13,15 @@
 //! a partial width stores through a stack tile. Padding rows and columns of the packed panels are
 //! zeros.
 
+/// Where a kernel reads its A operand.
+#[derive(Clone, Copy)]
+pub(super) enum ASource {
+    /// A packed panel: row r's value for k step p at `p·MR + r`.
+    Packed(*const f32),
+    /// Rows of A in place: row r's value for k step p at `r·stride + p`.
+    Rows(*const f32, usize),
+}
+
 /// One output tile: where it goes and how.
 #[derive(Clone, Copy)]
 pub(super) struct Tile {
@@ -35,13 +44,13 @@ pub(super) trait MicroKernel {
     /// Columns of a tile (and of a packed B panel).
     const NR: usize;
 
-    /// C[tile] (+)= Σ_p a[p·MR + r] · b[p·NR + j] for p < kc.
+    /// C[tile] (+)= Σ_p A(r, p) · b[p·NR + j] for p < kc, A read as `a` says.
     ///
     /// # Safety
-    /// `a` holds kc·MR and `b` kc·NR readable values; `tile.c` addresses `tile.rows` rows of
-    /// `tile.cols` writable values `tile.ldc` apart, not aliased by `a` or `b`; the CPU supports
-    /// the kernel's instruction set.
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile);
+    /// `a` holds kc·MR readable values (packed) or `tile.rows` rows of kc (in place), and `b`
+    /// kc·NR; `tile.c` addresses `tile.rows` rows of `tile.cols` writable values `tile.ldc` apart,
+    /// not aliased by `a` or `b`; the CPU supports the kernel's instruction set.
+    unsafe fn tile(kc: usize, a: ASource, b: *const f32, tile: Tile);
 }
 
 /// Writes an accumulated tile row by row from a stack copy, for tiles narrower than NR.
@@ -62,17 +71,36 @@ unsafe fn store_partial(acc: &[f32], nr: usize, tile: Tile) {
     }
 }
 
-/// Calls `$tile::<R, W>` for R = `$rows` and W = 1 when the tile has at most half of NR
-/// columns, else 2: one arm per row count and width, so that each has its own fully unrolled
-/// kernel, and neither a short last row panel nor a narrow last column panel computes padding.
+/// Calls `$tile::<R, W, PACKED>` for R = `$rows`, W = 1 when the tile has at most half of NR
+/// columns (else 2), and PACKED as A is read: one arm per row count, width and A layout, so that
+/// each has its own fully unrolled kernel, and neither a short last row panel nor a narrow last
+/// column panel computes padding.
 macro_rules! dispatch {
     ($tile:ident, [$($r:literal)+], $nr:expr, ($kc:expr, $a:expr, $b:expr, $t:expr)) => {
-        match ($t.rows, $t.cols <= $nr / 2) {
-            $(($r, true) => $tile::<$r, 1>($kc, $a, $b, $t),)+
-            $(($r, false) => $tile::<$r, 2>($kc, $a, $b, $t),)+
-            (rows, _) => unreachable!("a tile has 1..=MR rows, got {rows}"),
+        match ($a, $t.rows, $t.cols <= $nr / 2) {
+            $((ASource::Packed(a), $r, true) => $tile::<$r, 1, true>($kc, a, 0, $b, $t),)+
+            $((ASource::Packed(a), $r, false) => $tile::<$r, 2, true>($kc, a, 0, $b, $t),)+
+            $((ASource::Rows(a, lda), $r, true) => $tile::<$r, 1, false>($kc, a, lda, $b, $t),)+
+            $((ASource::Rows(a, lda), $r, false) => $tile::<$r, 2, false>($kc, a, lda, $b, $t),)+
+            (_, rows, _) => unreachable!("a tile has 1..=MR rows, got {rows}"),
         }
     };
+}
+
+/// The address of A(r, p): in a packed panel of `mr` rows, or in place with row stride `lda`.
+///
+/// # Safety
+/// The element lies inside A's storage (the kernels' contract).
+#[inline(always)]
+unsafe fn a_at<const PACKED: bool>(a: *const f32, mr: usize, lda: usize, r: usize, p: usize) -> *const f32 {
+    // SAFETY: forwarded contract.
+    unsafe {
+        if PACKED {
+            a.add(p * mr + r)
+        } else {
+            a.add(r * lda + p)
+        }
+    }
 }
 
 /// The portable kernel: plain arrays, vectorized by the compiler for the build's baseline.
@@ -82,22 +110,31 @@ impl MicroKernel for Portable {
     const MR: usize = 4;
     const NR: usize = 16;
 
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+    unsafe fn tile(kc: usize, a: ASource, b: *const f32, tile: Tile) {
         // SAFETY: forwarded contract.
         unsafe { dispatch!(portable_tile, [1 2 3 4], Portable::NR, (kc, a, b, tile)) }
     }
 }
 
-/// [`Portable`]'s tile for exactly `R` rows and `W` halves of NR columns.
+/// [`Portable`]'s tile for exactly `R` rows and `W` halves of NR columns, A packed or in place
+/// (row stride `lda`).
 ///
 /// # Safety
 /// As [`MicroKernel::tile`], with at most W·NR/2 columns.
-unsafe fn portable_tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+unsafe fn portable_tile<const R: usize, const W: usize, const PACKED: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    tile: Tile,
+) {
     const NR: usize = Portable::NR;
-    // SAFETY: the caller's contract: a holds kc·MR values, b kc·NR.
-    let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * Portable::MR), std::slice::from_raw_parts(b, kc * NR)) };
+    // SAFETY: the caller's contract: b holds kc·NR values.
+    let b = unsafe { std::slice::from_raw_parts(b, kc * NR) };
     let mut acc = [[0.0f32; NR]; R];
-    for (ap, bp) in a.chunks_exact(Portable::MR).zip(b.chunks_exact(NR)) {
+    for (p, bp) in b.chunks_exact(NR).enumerate() {
+        // SAFETY: (r, p) lies inside A for r < R, p < kc (the caller's contract).
+        let ap: [f32; R] = std::array::from_fn(|r| unsafe { *a_at::<PACKED>(a, Portable::MR, lda, r, p) });
         for r in 0..R {
             for j in 0..W * NR / 2 {
                 acc[r][j] += ap[r] * bp[j];
@@ -113,7 +150,7 @@ pub(super) use x86::{Avx2, Avx512};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{store_partial, MicroKernel, Tile};
+    use super::{a_at, store_partial, ASource, MicroKernel, Tile};
     use std::arch::x86_64::*;
 
     /// Defines a SIMD micro-kernel (its type, its [`MicroKernel`] impl and its tile function)
@@ -130,18 +167,25 @@ mod x86 {
                 const MR: usize = $mr;
                 const NR: usize = 2 * $lanes;
 
-                unsafe fn tile(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+                unsafe fn tile(kc: usize, a: ASource, b: *const f32, tile: Tile) {
                     // SAFETY: forwarded contract (the CPU has the kernel's instruction set).
                     unsafe { dispatch!($tile, $rows, Self::NR, (kc, a, b, tile)) }
                 }
             }
 
-            /// The tile for exactly `R` rows and `W` vectors of columns.
+            /// The tile for exactly `R` rows and `W` vectors of columns, A packed or in place
+            /// (row stride `lda`).
             ///
             /// # Safety
             /// As [`MicroKernel::tile`], with at most W vectors of columns.
             #[target_feature(enable = $feature)]
-            unsafe fn $tile<const R: usize, const W: usize>(kc: usize, a: *const f32, b: *const f32, tile: Tile) {
+            unsafe fn $tile<const R: usize, const W: usize, const PACKED: bool>(
+                kc: usize,
+                a: *const f32,
+                lda: usize,
+                b: *const f32,
+                tile: Tile,
+            ) {
                 const MR: usize = $kernel::MR;
                 const NR: usize = $kernel::NR;
                 let mut acc = [[$zero(); W]; R];
@@ -151,7 +195,7 @@ mod x86 {
                     for p in 0..kc {
                         let panel: [_; W] = std::array::from_fn(|v| $load(b.add(p * NR + v * $lanes)));
                         for (r, acc) in acc.iter_mut().enumerate() {
-                            let ar = $splat(*a.add(p * MR + r));
+                            let ar = $splat(*a_at::<PACKED>(a, MR, lda, r, p));
                             for (acc, b) in acc.iter_mut().zip(panel) {
                                 *acc = $fma(ar, b, *acc);
                             }

@@ -14,8 +14,8 @@ mod kernels;
 mod pack;
 
 use super::par::SharedOut;
-use kernels::{MicroKernel, Portable, Tile};
-use pack::{pack, AlignedScratch};
+use kernels::{ASource, MicroKernel, Portable, Tile};
+use pack::{pack, transpose, AlignedScratch};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -144,15 +144,43 @@ pub fn sgemm_with(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mu
         }
         return;
     }
-    let product = Product { m, n, k, a, b, c: SharedOut(c.as_mut_ptr()), accumulate };
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => product.run::<kernels::Avx512>(),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => product.run::<kernels::Avx2>(),
-        #[cfg(not(target_arch = "x86_64"))]
-        Isa::Avx512 | Isa::Avx2 => unreachable!("checked by is_supported"),
-        Isa::Portable => product.run::<Portable>(),
+    if b.row_stride == 1 && a.col_stride == 1 && m < n {
+        return transposed_product(isa, m, n, k, a, b, c, accumulate);
+    }
+    let product = Product { m, n, k, a, b, c: SharedOut(c.as_mut_ptr()), accumulate, a_in_place: false };
+    product.run_on(isa);
+}
+
+/// C = A·B when B's columns are contiguous (a transposed row-major matrix: x·Wᵀ), A's rows are,
+/// and B is the larger: computed as Cᵀ = Bᵀ·Aᵀ into a scratch that is then transposed into C, so
+/// that Bᵀ, read in place as the kernel's A operand (its rows are contiguous), is never packed,
+/// and only the smaller Aᵀ is. Every element is the same multiply-add chain as in the direct
+/// product, so the results are bit-identical to it; with `accumulate` the scratch starts as Cᵀ.
+#[allow(clippy::too_many_arguments)]
+fn transposed_product(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
+    let mut scratch = TRANSPOSED.take();
+    scratch.resize(m * n, 0.0);
+    if accumulate {
+        transpose(c, m, n, &mut scratch);
+    }
+    let c_t = SharedOut(scratch.as_mut_ptr());
+    Product { m: n, n: m, k, a: b.t(), b: a.t(), c: c_t, accumulate, a_in_place: true }.run_on(isa);
+    transpose(&scratch, n, m, c);
+    TRANSPOSED.set(scratch);
+}
+
+impl Product<'_> {
+    /// Runs the product on `isa`'s micro-kernels.
+    fn run_on(self, isa: Isa) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => self.run::<kernels::Avx512>(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => self.run::<kernels::Avx2>(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx512 | Isa::Avx2 => unreachable!("checked by is_supported"),
+            Isa::Portable => self.run::<Portable>(),
+        }
     }
 }
 
@@ -168,12 +196,16 @@ struct Product<'a> {
     /// borrows C mutably until every task has finished.
     c: SharedOut,
     accumulate: bool,
+    /// A's rows are read in place by the kernels (contiguous rows), not packed.
+    a_in_place: bool,
 }
 
 thread_local! {
     /// Each thread's packing buffers (A block, B block), reused so that a product allocates
     /// nothing once a step has run.
     static PACKED: RefCell<(AlignedScratch, AlignedScratch)> = RefCell::default();
+    /// The calling thread's Cᵀ of [`transposed_product`], reused likewise.
+    static TRANSPOSED: RefCell<Vec<f32>> = RefCell::default();
 }
 
 impl Product<'_> {
@@ -231,14 +263,23 @@ impl Product<'_> {
         for k0 in (0..self.k).step_by(KC) {
             let ks = k0..self.k.min(k0 + KC);
             let depth = ks.len();
-            let packed_a = a_scratch.slice(row_panels * K::MR * depth);
+            let packed_a = a_scratch.slice(if self.a_in_place { 0 } else { row_panels * K::MR * depth });
             let packed_b = b_scratch.slice(col_panels * K::NR * depth);
             pack(self.b, ks.clone(), cols.clone(), K::NR, packed_b);
-            pack(self.a.t(), ks, rows.clone(), K::MR, packed_a);
+            if !self.a_in_place {
+                pack(self.a.t(), ks.clone(), rows.clone(), K::MR, packed_a);
+            }
             for (jp, b_panel) in packed_b.chunks_exact(K::NR * depth).enumerate() {
                 let j = cols.start + jp * K::NR;
-                for (ip, a_panel) in packed_a.chunks_exact(K::MR * depth).enumerate() {
+                for ip in 0..row_panels {
                     let i = rows.start + ip * K::MR;
+                    let a_panel = match self.a_in_place {
+                        // Row i of A from column k0: `covers` checked it lies inside A's storage.
+                        true => {
+                            ASource::Rows(self.a.data[i * self.a.row_stride + ks.start..].as_ptr(), self.a.row_stride)
+                        }
+                        false => ASource::Packed(packed_a[ip * K::MR * depth..].as_ptr()),
+                    };
                     let tile = Tile {
                         // SAFETY: (i, j) lies inside C: i < m and j < n.
                         c: unsafe { self.c.0.add(i * self.n + j) },
@@ -247,10 +288,11 @@ impl Product<'_> {
                         cols: K::NR.min(cols.end - j),
                         accumulate: self.accumulate || k0 > 0,
                     };
-                    // SAFETY: the panels hold depth·MR and depth·NR values; the tile lies inside
-                    // this task's block of C, which no other task writes; `sgemm_with` checked
-                    // that the CPU runs K's instructions.
-                    unsafe { K::tile(depth, a_panel.as_ptr(), b_panel.as_ptr(), tile) };
+                    // SAFETY: the packed panels hold depth·MR and depth·NR values, and A read in
+                    // place has `tile.rows` rows of `depth` values from (i, k0) inside its storage
+                    // (`covers`); the tile lies inside this task's block of C, which no other task
+                    // writes; `sgemm_with` checked that the CPU runs K's instructions.
+                    unsafe { K::tile(depth, a_panel, b_panel.as_ptr(), tile) };
                 }
             }
         }

@@ -99,6 +99,37 @@ fn transpose_columns(x: Mat, ks: Range<usize>, first: usize, live: usize, width:
     0
 }
 
+/// `dst` (cols×rows, row-major) = the transpose of `src` (rows×cols, row-major), by 8×8 blocks
+/// where the CPU has AVX.
+pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose needs {rows}×{cols} values");
+    let mut r0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        while r0 + 8 <= rows {
+            let sources: [&[f32]; 8] = std::array::from_fn(|r| &src[(r0 + r) * cols..][..cols]);
+            let mut c0 = 0;
+            while c0 + 8 <= cols {
+                // SAFETY: the CPU has AVX (checked above); each source row holds `cols` ≥ c0 + 8
+                // values, and dst rows c0..c0+8 hold `rows` ≥ r0 + 8 values from column r0.
+                unsafe { transpose8x8(&sources, c0, &mut dst[c0 * rows + r0..], rows) };
+                c0 += 8;
+            }
+            for c in c0..cols {
+                for (r, source) in sources.iter().enumerate() {
+                    dst[c * rows + r0 + r] = source[c];
+                }
+            }
+            r0 += 8;
+        }
+    }
+    for r in r0..rows {
+        for c in 0..cols {
+            dst[c * rows + r] = src[r * cols + c];
+        }
+    }
+}
+
 /// Writes `sources[r][p0 + t]` to `out[t·stride + r]` for r, t < 4.
 ///
 /// # Safety
