@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::cpu::fused::{fused_group, GroupInput};
 use crate::cpu::{execute, NoiseKey, View};
-use crate::{BufId, BufferRole, Kernel, MemoryPlan, Plan, Step};
+use crate::{BufId, BufferRole, Kernel, Plan, Step};
 use smallvec::SmallVec;
 
 /// Persistent values by name: parameters, running statistics, optimizer state.
@@ -81,14 +81,7 @@ impl CpuProgram {
     /// Allocates the storage of `plan`: the slots of its memory plan, or one vector per
     /// temporary. Nothing is allocated for temporaries afterwards.
     pub fn new(plan: Plan) -> Self {
-        let unshared;
-        let memory = match &plan.memory {
-            Some(memory) => memory,
-            None => {
-                unshared = MemoryPlan::unshared(&plan.buffers);
-                &unshared
-            }
-        };
+        let memory = plan.memory_or_unshared();
         let storage = memory.slot_len.iter().map(|&n| vec![0.0; n]).collect();
         let home: Vec<usize> = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
         let schedule = schedule(&plan, &home);

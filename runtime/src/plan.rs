@@ -146,6 +146,14 @@ impl MemoryPlan {
 }
 
 impl Plan {
+    /// The plan's memory plan, or one slot per temporary when it has none.
+    pub fn memory_or_unshared(&self) -> std::borrow::Cow<'_, MemoryPlan> {
+        match &self.memory {
+            Some(memory) => std::borrow::Cow::Borrowed(memory),
+            None => std::borrow::Cow::Owned(MemoryPlan::unshared(&self.buffers)),
+        }
+    }
+
     /// The buffer of output `name`.
     pub fn output(&self, name: &str) -> Option<BufId> {
         self.outputs.iter().find(|(n, _)| n == name).map(|(_, b)| *b)

@@ -17,7 +17,7 @@ use super::lowering::{lower, Arg, Base, DeviceOp, Gemm, Lowered, Place};
 use crate::cpu::NoiseKey;
 use crate::device::CudaUnavailable;
 use crate::exec::{check_inputs, ExecError, State};
-use crate::{BufferRole, MemoryPlan, Plan, Step};
+use crate::{BufferRole, Plan, Step};
 
 // SAFETY: each is `#[repr(C)]` plain data (integers and arrays of integers) laid out as the
 // struct of the same name in prelude.cuh / kernels.cu, so it can be passed by value to a kernel.
@@ -104,14 +104,7 @@ impl CudaDevice {
         let generated: Vec<_> = lowered.generated.values().map(|g| g.source()).collect();
         let (ctx, arch) = (self.ctx.clone(), self.arch);
         self.kernels.load(&generated, |unit, names| load_module(&ctx, arch, unit, names))?;
-        let unshared;
-        let memory = match &plan.memory {
-            Some(memory) => memory,
-            None => {
-                unshared = MemoryPlan::unshared(&plan.buffers);
-                &unshared
-            }
-        };
+        let memory = plan.memory_or_unshared();
         let alloc = |n: usize| self.stream.alloc_zeros::<f32>(n.max(1)).map_err(device_error("allocation"));
         let slots = memory.slot_len.iter().map(|&n| alloc(n)).collect::<Result<Vec<_>, _>>()?;
         let home = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();

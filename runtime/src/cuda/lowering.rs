@@ -227,6 +227,8 @@ fn lower_kernel(
     let out_shape = shape(output);
     let numel: usize = out_shape.iter().product();
     let input = |i: usize| Place::buffer(inputs[i]);
+    let conv_shapes = || (shape(inputs[0]), shape(inputs[1]), out_shape);
+    let conv_places = || (input(0), input(1), out);
     match kernel {
         Kernel::Fill(v) => {
             ops.push(launch("fill", numel, vec![Arg::Ptr(out), Arg::F32(v.get()), Arg::U64(numel as u64)]))
@@ -246,29 +248,9 @@ fn lower_kernel(
             );
             ops.push(DeviceOp::Gemm(gemm));
         }
-        Kernel::Conv2d(attrs) => {
-            return conv2d(attrs, shape(inputs[0]), shape(inputs[1]), out_shape, (input(0), input(1), out), ops)
-        }
-        Kernel::ConvTranspose2d(attrs) => {
-            return conv_transpose2d(
-                attrs,
-                shape(inputs[0]),
-                shape(inputs[1]),
-                out_shape,
-                (input(0), input(1), out),
-                ops,
-            )
-        }
-        Kernel::Conv2dGradWeight(attrs) => {
-            return conv2d_grad_weight(
-                attrs,
-                shape(inputs[0]),
-                shape(inputs[1]),
-                out_shape,
-                (input(0), input(1), out),
-                ops,
-            )
-        }
+        Kernel::Conv2d(attrs) => return conv2d(attrs, conv_shapes(), conv_places(), ops),
+        Kernel::ConvTranspose2d(attrs) => return conv_transpose2d(attrs, conv_shapes(), conv_places(), ops),
+        Kernel::Conv2dGradWeight(attrs) => return conv2d_grad_weight(attrs, conv_shapes(), conv_places(), ops),
         Kernel::Pool2d(attrs) => {
             let g = pool_geometry(attrs, shape(inputs[0]), out_shape);
             let planes = out_shape[0] * out_shape[1];
@@ -496,6 +478,11 @@ fn swap_leading_axes(from: Place, to: Place, (a, b, p): (usize, usize, usize)) -
     gather(to, from, a * b * p, view, 0)
 }
 
+/// A convolution step's two input shapes and its output shape.
+type Shapes<'a> = (&'a [usize], &'a [usize], &'a [usize]);
+/// Where a convolution step's two inputs and its output are.
+type Places = (Place, Place, Place);
+
 fn im2col(cols: Place, images: Place, g: ConvGeometry, batch: usize) -> DeviceOp {
     let threads = (g.c * g.kh * g.kw * g.ho * g.wo) as usize * batch;
     launch("im2col", threads, vec![Arg::Ptr(cols), Arg::Ptr(images), Arg::Conv(g), Arg::U64(batch as u64)])
@@ -505,10 +492,8 @@ fn im2col(cols: Place, images: Place, g: ConvGeometry, batch: usize) -> DeviceOp
 /// permuted to N×O×P.
 fn conv2d(
     attrs: &ConvAttrs,
-    x: &[usize],
-    w: &[usize],
-    out_shape: &[usize],
-    (image, weight, out): (Place, Place, Place),
+    (x, w, out_shape): Shapes,
+    (image, weight, out): Places,
     ops: &mut Vec<DeviceOp>,
 ) -> usize {
     let g = conv_geometry(attrs, x, [w[2], w[3]], out_shape);
@@ -524,10 +509,8 @@ fn conv2d(
 /// folded back (`col2im`) into N×O×Ho×Wo.
 fn conv_transpose2d(
     attrs: &ConvAttrs,
-    x: &[usize],
-    w: &[usize],
-    out_shape: &[usize],
-    (image, weight, out): (Place, Place, Place),
+    (x, w, out_shape): Shapes,
+    (image, weight, out): Places,
     ops: &mut Vec<DeviceOp>,
 ) -> usize {
     // The convolution this one transposes maps the output's shape to the input's.
@@ -545,10 +528,8 @@ fn conv_transpose2d(
 /// batch transposed (N·P×K).
 fn conv2d_grad_weight(
     attrs: &ConvAttrs,
-    x: &[usize],
-    grad: &[usize],
-    out_shape: &[usize],
-    (image, grad_out, out): (Place, Place, Place),
+    (x, grad, out_shape): Shapes,
+    (image, grad_out, out): Places,
     ops: &mut Vec<DeviceOp>,
 ) -> usize {
     let g = conv_geometry(attrs, x, [out_shape[2], out_shape[3]], grad);
