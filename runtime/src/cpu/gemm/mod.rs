@@ -6,9 +6,13 @@
 //! packed into panels, and the micro-kernel computes C tile by tile, the B panel staying in L1
 //! while the A block streams from L2. Output blocks are independent tasks on the rayon pool.
 //!
+//! A product whose B is a transposed row-major matrix and the larger operand (x·Wᵀ, a fully
+//! connected layer's forward pass) is computed as Cᵀ = W·xᵀ, with W read in place by the
+//! micro-kernels instead of packed ([`transposed_product`]).
+//!
 //! Every element of C is one fused multiply-add chain over k in increasing order, cut at the same
 //! multiples of [`KC`] whatever the blocking of m and n, so results are bit-identical for any
-//! thread count and any task split.
+//! thread count, any task split and either formulation.
 
 mod kernels;
 mod pack;
