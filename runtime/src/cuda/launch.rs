@@ -287,7 +287,7 @@ mod tests {
             .unwrap();
         assert_eq!(cache.compilations(), 2);
         let rejected = bias_activation_kernel(Some(UnaryOp::Exp));
-        assert!(cache.load(&[rejected.clone()], |_, _| Err("rejected")).is_err());
+        assert!(cache.load(std::slice::from_ref(&rejected), |_, _| Err("rejected")).is_err());
         assert!(cache.get(&rejected.name).is_none());
         assert_eq!(cache.compilations(), 2);
     }
