@@ -4,6 +4,8 @@
 //! `cargo test --test cuda_device -- --ignored`. Run without a usable device they fail, saying why.
 #![cfg(feature = "cuda")]
 
+mod common;
+
 use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
 use graphc::{build, compile, train::init, CompileOptions};
@@ -62,15 +64,7 @@ fn every_step_computes_what_the_cpu_backend_computes() {
             for step in &unplanned.steps {
                 let expected = cpu.value(&state, step.output);
                 let got = gpu.read(&program, &device_state, step.output).unwrap();
-                let scale = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                let worst = expected.iter().zip(&got).map(|(e, g)| (e - g).abs()).fold(0.0f32, f32::max);
-                assert!(
-                    worst <= 1e-3 * scale,
-                    "{what}: {} differs by {worst} (values up to {scale}): cpu {:?} vs cuda {:?}",
-                    step.label,
-                    &expected[..expected.len().min(6)],
-                    &got[..got.len().min(6)]
-                );
+                common::assert_close(&what, &step.label, expected, &got, 1e-3);
             }
         }
     }

@@ -11,6 +11,8 @@
 //! here; what only a GPU can test is the CUDA C itself compiling and running (tests/nvrtc.rs
 //! compiles it).
 
+mod common;
+
 use std::collections::HashMap;
 
 use graphc::error::SourceFile;
@@ -467,15 +469,7 @@ fn the_emulated_device_operations_compute_what_the_cpu_backend_computes() {
                 ops.iter().for_each(|op| emulate(&mut memory, op, &lowered, &noise));
                 let expected = cpu.value(&state, step.output);
                 let got = &memory.buffers[step.output.0 as usize];
-                let scale = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                let worst = expected.iter().zip(got).map(|(e, g)| (e - g).abs()).fold(0.0f32, f32::max);
-                assert!(
-                    worst <= 2e-4 * scale,
-                    "{what}: {} differs by {worst} (values up to {scale}): cpu {:?} vs device {:?}",
-                    step.label,
-                    &expected[..expected.len().min(6)],
-                    &got[..got.len().min(6)]
-                );
+                common::assert_close(&what, &step.label, expected, got, 2e-4);
                 // The next steps read the CPU's values, so that a difference is reported where it
                 // arises rather than where it has grown past the tolerance.
                 memory.buffers[step.output.0 as usize] = expected.to_vec();

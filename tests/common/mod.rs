@@ -1,0 +1,14 @@
+//! What the device tests share.
+
+/// Fails unless `got` matches `expected` within `tolerance` of the largest magnitude in
+/// `expected` (at least 1), naming `what` and the step `label` with the first values of each.
+pub fn assert_close(what: &str, label: &str, expected: &[f32], got: &[f32], tolerance: f32) {
+    let scale = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let worst = expected.iter().zip(got).map(|(e, g)| (e - g).abs()).fold(0.0f32, f32::max);
+    assert!(
+        worst <= tolerance * scale && expected.len() == got.len(),
+        "{what}: {label} differs by {worst} (values up to {scale}): cpu {:?} vs device {:?}",
+        &expected[..expected.len().min(6)],
+        &got[..got.len().min(6)]
+    );
+}
