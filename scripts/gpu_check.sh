@@ -16,8 +16,8 @@ for dir in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; [print(os.path
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
-echo "== GPU tests (tests/cuda_device.rs)"
-timeout 240 "$bin/cuda_device" --ignored --nocapture --test-threads 1 2>&1 | tee "$out/cuda_device.txt" | tail -25
+echo "== GPU tests (tests/cuda_device.rs), each step synchronized so that a fault names its step"
+GRAPHC_CUDA_SYNC=1 timeout 240 "$bin/cuda_device" --ignored --nocapture --test-threads 1 2>&1 | tee "$out/cuda_device.txt" | tail -25
 
 echo "== training runs on the GPU (50 iterations each)"
 for model in vae vae_2d dcgan infogan; do

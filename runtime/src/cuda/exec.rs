@@ -36,6 +36,9 @@ pub struct CudaDevice {
     arch: Option<&'static str>,
     kernels: KernelCache<CudaFunction>,
     description: String,
+    /// Wait for the device after every step, so that an asynchronous fault (an illegal address,
+    /// say) is reported with the step that caused it (`GRAPHC_CUDA_SYNC=1`; slower).
+    sync_each_step: bool,
 }
 
 /// Persistent values by name, on the device.
@@ -83,6 +86,7 @@ impl CudaDevice {
             arch,
             kernels: KernelCache::default(),
             description,
+            sync_each_step: std::env::var_os("GRAPHC_CUDA_SYNC").is_some_and(|v| v == "1"),
         };
         let (ctx, arch) = (device.ctx.clone(), device.arch);
         device
@@ -155,7 +159,15 @@ impl CudaDevice {
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
         self.prepare(program, state, feeds)?;
-        (0..program.plan.steps.len()).try_for_each(|step| self.run_step(program, step, noise))
+        for step in 0..program.plan.steps.len() {
+            self.run_step(program, step, noise)?;
+            if self.sync_each_step {
+                self.stream.synchronize().map_err(|e| {
+                    ExecError::Device(format!("CUDA failed in {}: {e:?}", program.plan.steps[step].label))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs the steps again one by one and returns the first whose output holds a NaN or an
