@@ -63,7 +63,7 @@ fn main() {
                     let program = CpuProgram::new(graphc::training_plan(&train, phase, &names));
                     let mut state = State::default();
                     init::fill_state(&mut state, &train.params, &[program.plan()], 1);
-                    let feeds = init::synthetic_feeds(&program);
+                    let feeds = init::synthetic_feeds(program.plan());
                     Level { program, state, feeds, nodes, times: Vec::new() }
                 })
                 .collect();

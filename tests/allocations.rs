@@ -59,7 +59,7 @@ fn allocations_of_warmed_up_steps(file: &str) -> Vec<(String, usize)> {
     init::fill_state(&mut state, &train.params, &programs.iter().map(|p| p.plan()).collect::<Vec<_>>(), 1);
     let mut counts = Vec::new();
     for (phase, program) in compiled.phases.iter().zip(&mut programs) {
-        let feeds = init::synthetic_feeds(program);
+        let feeds = init::synthetic_feeds(program.plan());
         for draw in 0..WARM_UP_STEPS {
             program.run(&mut state, &feeds, &NoiseKey { seed: 1, draw }).expect("warm-up step");
         }

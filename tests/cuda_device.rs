@@ -56,7 +56,7 @@ fn every_step_computes_what_the_cpu_backend_computes() {
             let mut cpu = CpuProgram::new(unplanned.clone());
             let mut state = State::default();
             init::fill_state(&mut state, &params, &[cpu.plan()], 5);
-            let feeds = init::synthetic_feeds(&cpu);
+            let feeds = init::synthetic_feeds(cpu.plan());
             cpu.compute(&state, &feeds, &noise).unwrap();
             let mut program = gpu.program(unplanned.clone()).unwrap();
             let device_state = gpu.upload(&state).unwrap();
@@ -76,7 +76,7 @@ fn seeded_losses<B: Backend>(backend: &mut B, file: &str, steps: u64) -> Vec<f32
     let mut state = State::default();
     let plan_refs: Vec<&Plan> = plans.iter().map(|(_, p, _)| p).collect();
     init::fill_state(&mut state, &params, &plan_refs, 7);
-    let feeds = init::synthetic_feeds(&CpuProgram::new(plans[0].1.clone()));
+    let feeds = init::synthetic_feeds(&plans[0].1);
     let mut programs: Vec<_> =
         plans.iter().map(|(_, plan, losses)| (backend.program(plan.clone()).unwrap(), losses)).collect();
     let mut state = backend.upload(state).unwrap();

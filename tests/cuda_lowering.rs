@@ -451,7 +451,7 @@ fn the_emulated_device_operations_compute_what_the_cpu_backend_computes() {
             let mut cpu = CpuProgram::new(unplanned);
             let mut state = State::default();
             init::fill_state(&mut state, &params, &[cpu.plan()], 5);
-            let feeds = init::synthetic_feeds(&cpu);
+            let feeds = init::synthetic_feeds(cpu.plan());
             cpu.compute(&state, &feeds, &noise).unwrap();
 
             let lowered = lower(&plan);

@@ -154,7 +154,7 @@ fn step(program: &Graph, train: &Graph, losses: &[String]) -> (Vec<f32>, State) 
     let mut program = CpuProgram::new(lower::to_plan(program, &[]));
     let mut state = State::default();
     init::fill_state(&mut state, &train.params, &[program.plan()], 3);
-    program.run(&mut state, &init::synthetic_feeds(&program), &NoiseKey { seed: 5, draw: 0 }).unwrap();
+    program.run(&mut state, &init::synthetic_feeds(program.plan()), &NoiseKey { seed: 5, draw: 0 }).unwrap();
     let values = losses.iter().map(|l| program.value(&state, program.plan().output(l).unwrap())[0]).collect();
     (values, state)
 }

@@ -41,7 +41,7 @@ fn gan_phases_update_only_their_parameters() {
     let mut state = initial_state(&c, &programs.iter().collect::<Vec<_>>());
     for (phase, program) in c.phases.iter().zip(&mut programs) {
         let before = state.clone();
-        program.run(&mut state, &init::synthetic_feeds(program), &NoiseKey { seed: 1, draw: 0 }).unwrap();
+        program.run(&mut state, &init::synthetic_feeds(program.plan()), &NoiseKey { seed: 1, draw: 0 }).unwrap();
         for p in train.params.iter().filter(|p| p.kind == graphc::ir::ParamKind::Learned) {
             let changed = before.values[&p.name] != state.values[&p.name];
             let updated = phase.params.contains(&p.name);
@@ -92,7 +92,7 @@ fn infogan_mi_terms_match_hand_computation() {
     ];
     let mut program = CpuProgram::new(lower::to_plan_feeding(g, &[], &fed));
     let mut state = initial_state(&c, &[&program]);
-    let mut feeds = init::synthetic_feeds(&program);
+    let mut feeds = init::synthetic_feeds(program.plan());
     feeds.insert("disc_code", disc);
     feeds.insert("cont_code", cont.clone());
     feeds.insert("dist_info", dist_info);

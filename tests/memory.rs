@@ -24,7 +24,7 @@ fn three_steps(plan: Plan, train: &Graph, losses: &[&str]) -> (Vec<u32>, State) 
     init::fill_state(&mut state, &train.params, &[program.plan()], 11);
     let mut bits = Vec::new();
     for draw in 0..3 {
-        program.run(&mut state, &init::synthetic_feeds(&program), &NoiseKey { seed: 4, draw }).unwrap();
+        program.run(&mut state, &init::synthetic_feeds(program.plan()), &NoiseKey { seed: 4, draw }).unwrap();
         for loss in losses {
             bits.push(program.value(&state, program.plan().output(loss).unwrap())[0].to_bits());
         }
@@ -97,7 +97,7 @@ fn a_non_finite_value_is_traced_to_its_op_despite_reuse() {
     let mut program = CpuProgram::new(graphc::training_plan(&train, &c.phases[0], &[]));
     let mut state = State::default();
     init::fill_state(&mut state, &train.params, &[program.plan()], 1);
-    let feeds = init::synthetic_feeds(&program);
+    let feeds = init::synthetic_feeds(program.plan());
     let noise = NoiseKey { seed: 0, draw: 0 };
     let before = state.clone();
     program.compute(&state, &feeds, &noise).unwrap();
@@ -115,7 +115,7 @@ fn three_steps_ordered(plan: Plan, train: &Graph, losses: &[&str], grouped: bool
     init::fill_state(&mut state, &train.params, &[program.plan()], 7);
     let mut bits = Vec::new();
     for draw in 0..3 {
-        let (feeds, noise) = (init::synthetic_feeds(&program), NoiseKey { seed: 9, draw });
+        let (feeds, noise) = (init::synthetic_feeds(program.plan()), NoiseKey { seed: 9, draw });
         match grouped {
             true => program.run(&mut state, &feeds, &noise).unwrap(),
             false => program.run_in_plan_order(&mut state, &feeds, &noise).unwrap(),

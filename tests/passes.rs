@@ -55,7 +55,7 @@ fn opt_levels_0_and_2_train_every_model_alike() {
                 init::fill_state(&mut state, &train.params, &[program.plan()], 9);
                 let mut losses = Vec::new();
                 for draw in 0..3 {
-                    let feeds = init::synthetic_feeds(&program);
+                    let feeds = init::synthetic_feeds(program.plan());
                     program.run(&mut state, &feeds, &NoiseKey { seed: 2, draw }).unwrap();
                     losses.extend(
                         phase.losses.iter().map(|l| program.value(&state, program.plan().output(&l.blob).unwrap())[0]),

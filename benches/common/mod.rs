@@ -7,7 +7,7 @@ use graphc::schema::NetPhase;
 use graphc::{build, compile, train::init, CompileOptions};
 use graphc_runtime::backend::{Backend, Cpu};
 use graphc_runtime::cpu::NoiseKey;
-use graphc_runtime::exec::{CpuProgram, State};
+use graphc_runtime::exec::State;
 
 /// Feeds by name.
 type Feeds = std::collections::HashMap<&'static str, Vec<f32>>;
@@ -38,19 +38,16 @@ impl<B: Backend> Model<B> {
             compile(&src, &CompileOptions { batch_size: batch, ..CompileOptions::default() }).expect("compiles");
         let train = build::build(&compiled.net, &build::BuildOptions { phase: NetPhase::Train, batch_size: batch })
             .expect("builds");
-        let programs: Vec<(CpuProgram, usize)> = compiled
-            .phases
-            .iter()
-            .map(|p| (CpuProgram::new(graphc::training_plan(&train, p, &compiled.passes)), p.steps))
-            .collect();
+        let plans: Vec<(graphc_runtime::Plan, usize)> =
+            compiled.phases.iter().map(|p| (graphc::training_plan(&train, p, &compiled.passes), p.steps)).collect();
         let mut state = State::default();
-        let refs: Vec<&graphc_runtime::Plan> = programs.iter().map(|(p, _)| p.plan()).collect();
+        let refs: Vec<&graphc_runtime::Plan> = plans.iter().map(|(p, _)| p).collect();
         init::fill_state(&mut state, &train.params, &refs, 1);
-        let phases = programs
+        let phases = plans
             .into_iter()
-            .map(|(program, steps)| {
-                let feeds = init::synthetic_feeds(&program);
-                (backend.program(program.plan().clone()).expect("the backend takes the plan"), steps, feeds)
+            .map(|(plan, steps)| {
+                let feeds = init::synthetic_feeds(&plan);
+                (backend.program(plan).expect("the backend takes the plan"), steps, feeds)
             })
             .collect();
         let state = backend.upload(state).expect("the backend takes the state");

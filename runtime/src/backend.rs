@@ -180,7 +180,7 @@ mod cuda {
         }
 
         fn first_value(&mut self, program: &CudaProgram, state: &DeviceState, id: BufId) -> Result<f32, ExecError> {
-            Ok(self.read(program, state, id)?[0])
+            self.read_first(program, state, id)
         }
 
         fn first_non_finite<'p>(

@@ -76,11 +76,9 @@ pub fn fill_state<'a>(
 
 /// Deterministic stand-in data for a program's feeds (pixel and label patterns, step 1), for
 /// benchmarks and tests where the values do not matter.
-pub fn synthetic_feeds(
-    program: &graphc_runtime::exec::CpuProgram,
-) -> std::collections::HashMap<&'static str, Vec<f32>> {
+pub fn synthetic_feeds(plan: &graphc_runtime::Plan) -> std::collections::HashMap<&'static str, Vec<f32>> {
     let mut feeds = std::collections::HashMap::from([("step", vec![1.0])]);
-    for buffer in &program.plan().buffers {
+    for buffer in &plan.buffers {
         match &buffer.role {
             graphc_runtime::BufferRole::Feed(name) if name == "image" => {
                 feeds.insert("image", (0..buffer.numel()).map(|i| ((i * 37) % 256) as f32).collect());

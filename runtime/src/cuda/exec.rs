@@ -192,16 +192,33 @@ impl CudaDevice {
 
     /// The values of buffer `id` after the last run (waits for the device).
     pub fn read(&self, program: &CudaProgram, state: &DeviceState, id: crate::BufId) -> Result<Vec<f32>, ExecError> {
-        let buffer = &program.plan.buffers[id.0 as usize];
-        let mut host = vec![0.0; buffer.numel()];
-        let source = match &buffer.role {
+        let mut host = vec![0.0; program.plan.buffers[id.0 as usize].numel()];
+        self.copy_out(program, state, id, &mut host)?;
+        Ok(host)
+    }
+
+    /// The first value of buffer `id` after the last run (a loss), without allocating.
+    pub fn read_first(&self, program: &CudaProgram, state: &DeviceState, id: crate::BufId) -> Result<f32, ExecError> {
+        let mut first = [0.0];
+        self.copy_out(program, state, id, &mut first)?;
+        Ok(first[0])
+    }
+
+    /// Copies the first `host.len()` values of buffer `id` to `host` and waits for the device.
+    fn copy_out(
+        &self,
+        program: &CudaProgram,
+        state: &DeviceState,
+        id: crate::BufId,
+        host: &mut [f32],
+    ) -> Result<(), ExecError> {
+        let source = match &program.plan.buffers[id.0 as usize].role {
             BufferRole::State(name) => &state.values[name],
             BufferRole::Feed(_) => program.feeds[id.0 as usize].as_ref().expect("feeds are allocated"),
             BufferRole::Temp => &program.slots[program.home[id.0 as usize]],
         };
-        self.stream.memcpy_dtoh(&source.slice(..host.len()), &mut host).map_err(device_error("copy to the host"))?;
-        self.stream.synchronize().map_err(device_error("a step"))?;
-        Ok(host)
+        self.stream.memcpy_dtoh(&source.slice(..host.len()), host).map_err(device_error("copy to the host"))?;
+        self.stream.synchronize().map_err(device_error("a step"))
     }
 
     /// Checks the inputs, copies the feeds in and records every buffer's device address.
