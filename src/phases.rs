@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use crate::error::{Diagnostic, Result, Spanned};
 use crate::ir::{Graph, LossTerm, NodeId, Op, ParamKind};
-use crate::schema::{GenerateDef, NetDef, OptimizerDef, PhaseDef, SolverDef};
+use crate::schema::{GenerateDef, LossRef, NetDef, OptimizerDef, PhaseDef, SolverDef};
 
 /// A checked training phase.
 #[derive(Clone, Debug)]
@@ -21,6 +21,27 @@ pub struct PhaseInfo {
     pub params: Vec<String>,
     /// Its optimizer.
     pub optimizer: OptimizerDef,
+}
+
+impl PhaseInfo {
+    /// The iterations at which the set of counted losses changes: 0 and each later `start_iter`,
+    /// in increasing order.
+    pub fn stage_starts(&self) -> Vec<u64> {
+        let mut starts: Vec<u64> = std::iter::once(0).chain(self.losses.iter().map(|l| l.start_iter)).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts
+    }
+
+    /// The phase as it trains at `iteration`: the losses that have not started yet weigh 0 (they
+    /// are still computed and logged).
+    pub fn at_iteration(&self, iteration: u64) -> PhaseInfo {
+        let mut info = self.clone();
+        for loss in info.losses.iter_mut().filter(|l| l.start_iter > iteration) {
+            loss.weight = 0.0;
+        }
+        info
+    }
 }
 
 /// The checked generation block.
@@ -48,7 +69,7 @@ fn check_phase(net: &NetDef, phase: &PhaseDef, g: &Graph) -> Result<PhaseInfo> {
         }
         g.losses.clone()
     } else {
-        phase.losses.iter().map(|l| loss_term(g, &l.blob, l.weight, &phase.name.value)).collect::<Result<_>>()?
+        phase.losses.iter().map(|l| loss_term(g, l, &phase.name.value)).collect::<Result<_>>()?
     };
     let mut params: Vec<String> = Vec::new();
     if phase.updates.is_empty() {
@@ -88,7 +109,8 @@ fn check_phase(net: &NetDef, phase: &PhaseDef, g: &Graph) -> Result<PhaseInfo> {
     })
 }
 
-fn loss_term(g: &Graph, blob: &Spanned<String>, weight: f32, phase: &str) -> Result<LossTerm> {
+fn loss_term(g: &Graph, loss: &LossRef, phase: &str) -> Result<LossTerm> {
+    let blob = &loss.blob;
     let Some(node) = g.blob(&blob.value) else {
         return Err(Diagnostic::new(
             format!("phase \"{phase}\" minimizes unknown blob \"{}\"", blob.value),
@@ -105,7 +127,7 @@ fn loss_term(g: &Graph, blob: &Spanned<String>, weight: f32, phase: &str) -> Res
             "a loss must be a scalar",
         ));
     }
-    Ok(LossTerm { blob: blob.value.clone(), node, weight })
+    Ok(LossTerm { blob: blob.value.clone(), node, weight: loss.weight, start_iter: loss.start_iter })
 }
 
 /// The parameters an `update` entry names: a sub-network (with those it applies), a layer, or a

@@ -1,5 +1,6 @@
-//! End-to-end training on the bundled MNIST: the VAE learns, resuming is bit-identical, a NaN
-//! stops the run naming its op, and bad data or checkpoints are clear errors.
+//! End-to-end training on the bundled MNIST: the VAE learns, resuming is bit-identical, a loss's
+//! `start_iter` holds it at weight 0 until then, a NaN stops the run naming its op, and bad data
+//! or checkpoints are clear errors.
 
 use graphc::error::SourceFile;
 use graphc::train::{self, RunOptions, TrainError};
@@ -66,6 +67,41 @@ fn train_resume_is_bit_identical() {
     let (b, pb) = load(&resumed);
     assert_eq!(pa, pb);
     assert!(a == b, "parameters differ after resuming");
+}
+
+/// graphs/vae.g with its phase minimizing `terms` (each a `loss { ... }` body) explicitly.
+fn vae_with_losses(terms: &[&str]) -> Compiled {
+    let losses: String = terms.iter().map(|t| format!("loss {{ {t} }}\n    ")).collect();
+    let text =
+        std::fs::read_to_string("graphs/vae.g").unwrap().replacen("type: \"Adam\"", &(losses + "type: \"Adam\""), 1);
+    let src = SourceFile::new("vae_terms.g", &text);
+    let opts = CompileOptions { batch_size: Some(20), ..CompileOptions::default() };
+    compile(&src, &opts).unwrap_or_else(|d| panic!("{}", d.render(&src)))
+}
+
+#[test]
+fn train_loss_start_iter_weighs_zero_until_then() {
+    // KL warm-up: the KL term counts from iteration 3 on.
+    let ce = "blob: \"cross_entropy_loss\"";
+    let warm = vae_with_losses(&[ce, "blob: \"klloss\" weight: 0.01 start_iter: 3"]);
+    assert_eq!(warm.phases[0].stage_starts(), [0, 3]);
+    assert_eq!(warm.phases[0].at_iteration(2).losses[1].weight, 0.0);
+    assert_eq!(warm.phases[0].at_iteration(3).losses[1].weight, 0.01);
+    let straight = tempfile::tempdir().unwrap();
+    train::run(&warm, &options(straight.path(), 6), &mut |_| {}).unwrap();
+    // The same as 3 iterations with the term at weight 0, resumed with it at its weight.
+    let staged = tempfile::tempdir().unwrap();
+    let mut opts = options(staged.path(), 3);
+    train::run(&vae_with_losses(&[ce, "blob: \"klloss\" weight: 0"]), &opts, &mut |_| {}).unwrap();
+    (opts.max_steps, opts.resume) = (Some(6), true);
+    train::run(&vae_with_losses(&[ce, "blob: \"klloss\" weight: 0.01"]), &opts, &mut |_| {}).unwrap();
+    // And not the same as the term counting from the start.
+    let from_start = tempfile::tempdir().unwrap();
+    let full = vae_with_losses(&[ce, "blob: \"klloss\" weight: 0.01"]);
+    train::run(&full, &options(from_start.path(), 6), &mut |_| {}).unwrap();
+    let load = |d: &tempfile::TempDir| train::checkpoint::load(&d.path().join("checkpoint.safetensors")).unwrap().0;
+    assert!(load(&straight) == load(&staged), "a term starting at 3 differs from weight 0 for 3 iterations");
+    assert!(load(&straight) != load(&from_start), "start_iter changed nothing");
 }
 
 #[test]

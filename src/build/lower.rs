@@ -124,7 +124,7 @@ impl<'a> Builder<'a> {
                     )
                     .help("reduce it first, e.g. with a Reduction layer"));
                 }
-                self.graph.losses.push(LossTerm { blob: name.to_string(), node: *node, weight });
+                self.graph.losses.push(LossTerm { blob: name.to_string(), node: *node, weight, start_iter: 0 });
             }
         }
         let params =

@@ -147,7 +147,10 @@ fn objective(losses: &[LossTerm]) -> String {
     for (i, loss) in losses.iter().enumerate() {
         let sign = if loss.weight < 0.0 { "-" } else { "+" };
         let weight = loss.weight.abs();
-        let term = if weight == 1.0 { loss.blob.clone() } else { format!("{weight}*{}", loss.blob) };
+        let mut term = if weight == 1.0 { loss.blob.clone() } else { format!("{weight}*{}", loss.blob) };
+        if loss.start_iter > 0 {
+            term = format!("{term} (from iteration {})", loss.start_iter);
+        }
         match (i, sign) {
             (0, "+") => text.push_str(&term),
             (0, _) => text.push_str(&format!("-{term}")),

@@ -78,7 +78,7 @@ pub fn yaml(c: &Compiled, src: &SourceFile) -> String {
         losses: graph
             .losses
             .iter()
-            .map(|l| LossDoc { blob: &l.blob, node: number.get(&l.node).copied(), weight: l.weight })
+            .map(|l| LossDoc { blob: &l.blob, node: number.get(&l.node).copied(), weight: l.weight, start_iter: 0 })
             .collect(),
         phases: c
             .phases
@@ -86,7 +86,11 @@ pub fn yaml(c: &Compiled, src: &SourceFile) -> String {
             .map(|p| PhaseDoc {
                 name: &p.name,
                 steps: p.steps,
-                losses: p.losses.iter().map(|l| LossDoc { blob: &l.blob, node: None, weight: l.weight }).collect(),
+                losses: p
+                    .losses
+                    .iter()
+                    .map(|l| LossDoc { blob: &l.blob, node: None, weight: l.weight, start_iter: l.start_iter })
+                    .collect(),
                 params: &p.params,
                 optimizer: &p.optimizer,
             })
@@ -192,6 +196,12 @@ struct LossDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     node: Option<usize>,
     weight: f32,
+    #[serde(skip_serializing_if = "is_zero")]
+    start_iter: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// A solver phase.

@@ -136,6 +136,9 @@ pub struct LossTerm {
     pub node: NodeId,
     /// Its weight.
     pub weight: f32,
+    /// The first iteration at which it counts (its weight is 0 before); 0 for a layer's
+    /// `loss_weight`.
+    pub start_iter: u64,
 }
 
 /// A new value for a state buffer, taken after each run of the program: running statistics in

@@ -40,6 +40,9 @@ pub struct LossRef {
     pub blob: Spanned<String>,
     /// Its weight (negative to maximize).
     pub weight: f32,
+    /// The first iteration (counted from 0) at which the term counts: its weight is 0 before
+    /// (a warm-up, `start_iter`).
+    pub start_iter: u64,
 }
 
 /// One training phase.
@@ -140,7 +143,8 @@ fn parse_phase(msg: &Message) -> Result<PhaseDef> {
     let mut losses = Vec::new();
     for m in r.msgs("loss")? {
         let mut l = Reader::new(what.clone(), m);
-        losses.push(LossRef { blob: l.req_str("blob")?, weight: l.f32_or("weight", 1.0)? });
+        let (blob, weight) = (l.req_str("blob")?, l.f32_or("weight", 1.0)?);
+        losses.push(LossRef { blob, weight, start_iter: l.usize_or("start_iter", 0)? as u64 });
         l.finish()?;
     }
     let updates = r.strs("update")?;

@@ -136,12 +136,26 @@ pub struct RunSummary {
     pub held_out: Vec<(String, f64)>,
 }
 
-/// One phase's compiled training program.
+/// One phase's compiled training programs, one per stage: a loss with a `start_iter` weighs 0
+/// before it ([`PhaseInfo::at_iteration`]), so a phase has a stage from 0 and one from each later
+/// start.
 struct PhaseRun<P> {
-    info: PhaseInfo,
-    program: P,
+    /// The stages not yet passed, earliest first: the iteration each starts at, the phase as it
+    /// trains then, and its program.
+    stages: Vec<(u64, PhaseInfo, P)>,
     /// Images per step, when the phase reads data.
     batch: Option<usize>,
+}
+
+impl<P> PhaseRun<P> {
+    /// The stage that trains `iteration` (iterations only increase), dropping those before it.
+    fn stage_at(&mut self, iteration: u64) -> (&PhaseInfo, &mut P) {
+        while self.stages.len() > 1 && self.stages[1].0 <= iteration {
+            self.stages.remove(0);
+        }
+        let (_, info, program) = &mut self.stages[0];
+        (info, program)
+    }
 }
 
 /// Refills the feeds a phase program reads, keeping their storage: a data batch when it has an
@@ -222,14 +236,19 @@ fn train_on<B: Backend>(
     let test_graph = build_phase(compiled, NetPhase::Test)?;
     let mut phases: Vec<PhaseRun<B::Program>> = Vec::new();
     for info in &compiled.phases {
-        let program = backend.program(crate::training_plan(&train_graph, info, &compiled.passes))?;
-        let batch = batch_size(B::plan(&program));
-        phases.push(PhaseRun { info: info.clone(), program, batch });
+        let mut stages = Vec::new();
+        for start in info.stage_starts() {
+            let stage = info.at_iteration(start);
+            let program = backend.program(crate::training_plan(&train_graph, &stage, &compiled.passes))?;
+            stages.push((start, stage, program));
+        }
+        let batch = batch_size(B::plan(&stages[0].2));
+        phases.push(PhaseRun { stages, batch });
     }
     if std::env::var_os("GRAPHC_PROFILE").is_some() {
-        phases.iter_mut().for_each(|p| B::enable_profile(&mut p.program));
+        phases.iter_mut().flat_map(|p| &mut p.stages).for_each(|(_, _, program)| B::enable_profile(program));
     }
-    let plans: Vec<&Plan> = phases.iter().map(|p| B::plan(&p.program)).collect();
+    let plans: Vec<&Plan> = phases.iter().flat_map(|p| &p.stages).map(|(_, _, program)| B::plan(program)).collect();
     let shapes = state_shapes(&train_graph, &test_graph, &plans);
     let data_dir = resolve_source(&opts.data);
     let train_data = load_split(&data_dir, Split::Train)?;
@@ -246,7 +265,8 @@ fn train_on<B: Backend>(
         (initial_state(&train_graph, &test_graph, &plans, seed), Position { seed, ..Position::default() })
     };
     let mut state = backend.upload(state)?;
-    let images_per_iteration: usize = phases.iter().map(|p| p.batch.unwrap_or(0) * p.info.steps).sum();
+    let images_per_iteration: usize =
+        compiled.phases.iter().zip(&phases).map(|(info, p)| p.batch.unwrap_or(0) * info.steps).sum();
     let total = total_iterations(solver.duration, opts, train_data.count, images_per_iteration);
     let cursor = Cursor { epoch: position.epoch, position: position.data_position };
     let mut batches = Batches::new(train_data, seed, cursor);
@@ -266,26 +286,28 @@ fn train_on<B: Backend>(
         let iteration = position.iteration;
         let mut logged: Vec<(String, Vec<(String, f32)>)> = Vec::new();
         for phase in &mut phases {
+            let batch = phase.batch.unwrap_or(0);
+            let (info, program) = phase.stage_at(iteration);
             let mut last = Vec::new();
-            for k in 0..phase.info.steps {
-                let step = iteration * phase.info.steps as u64 + k as u64 + 1;
-                refill_feeds(B::plan(&phase.program), &mut batches, step, &mut feeds);
+            for k in 0..info.steps {
+                let step = iteration * info.steps as u64 + k as u64 + 1;
+                refill_feeds(B::plan(program), &mut batches, step, &mut feeds);
                 let noise = NoiseKey { seed, draw: position.draw };
-                backend.compute(&mut phase.program, &state, &feeds, &noise)?;
-                last = read_losses(backend, &phase.program, &state, &phase.info)?;
-                check_finite(backend, &mut phase.program, &state, (&feeds, &noise), &phase.info, &last, iteration)?;
-                B::commit(&mut phase.program, &mut state);
+                backend.compute(program, &state, &feeds, &noise)?;
+                last = read_losses(backend, program, &state, info)?;
+                check_finite(backend, program, &state, (&feeds, &noise), info, &last, iteration)?;
+                B::commit(program, &mut state);
                 position.draw += 1;
             }
-            window.1 += phase.batch.unwrap_or(0) * phase.info.steps;
-            let weights: Vec<f32> = phase.info.losses.iter().map(|l| l.weight).collect();
+            window.1 += batch * info.steps;
+            let weights: Vec<f32> = info.losses.iter().map(|l| l.weight).collect();
             if watch.observe(logged.len(), &last, &weights) {
                 progress.finish();
                 let losses =
                     last.iter().zip(&weights).filter(|(_, w)| **w > 0.0).map(|((n, _), _)| n.clone()).collect();
-                return Err(TrainError::PhaseWins { iteration, phase: phase.info.name.clone(), losses });
+                return Err(TrainError::PhaseWins { iteration, phase: info.name.clone(), losses });
             }
-            logged.push((phase.info.name.clone(), last));
+            logged.push((info.name.clone(), last));
         }
         position.iteration += 1;
         let cursor = batches.cursor();
@@ -321,7 +343,7 @@ fn train_on<B: Backend>(
         }
     }
     progress.finish();
-    log_profile(phases.iter().filter_map(|p| B::profile(&p.program)), log);
+    log_profile(phases.iter().flat_map(|p| &p.stages).filter_map(|(_, _, program)| B::profile(program)), log);
     let held_out =
         backend.with_host(&mut state, |host| held_out_losses(&train_graph, &compiled.phases, host, &data_dir, seed))?;
     for (phase, value) in &held_out {
