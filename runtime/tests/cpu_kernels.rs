@@ -163,6 +163,45 @@ fn conv_gradients_are_adjoints() {
 }
 
 #[test]
+fn narrow_convolutions_match_the_unfolded_product() {
+    // One output channel at stride 1 runs the direct kernels; the same weights as the first of
+    // five channels run the unfolded product. Widths 28 (DC-GAN's last layer), 17 (a second,
+    // nearly empty vector chunk) and 5 (less than one).
+    for (seed, (n, c, h, w, k, p)) in
+        [(3, 4, 28, 28, 5, 2), (2, 3, 9, 17, 3, 1), (2, 2, 6, 5, 3, 0)].into_iter().enumerate()
+    {
+        let seed = 40 + 10 * seed as u64;
+        let attrs = conv_attrs(1, p, 0);
+        let (ho, wo) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);
+        let (xs, ws1, ws5) = ([n, c, h, w], [1, c, k, k], [5, c, k, k]);
+        let (x, w5) = (random(xs.iter().product(), seed), random(ws5.iter().product(), seed + 1));
+        let w1 = &w5[..c * k * k];
+        let (ys1, ys5) = ([n, 1, ho, wo], [n, 5, ho, wo]);
+        let g5 = random(ys5.iter().product(), seed + 2);
+        // The first output channel of each image.
+        let first = |v: &[f32], planes: usize| -> Vec<f32> {
+            v.chunks(planes * ho * wo).flat_map(|i| i[..ho * wo].to_vec()).collect()
+        };
+        let g1 = first(&g5, 5);
+        let y1 = run(&Kernel::Conv2d(attrs), &[(&x, &xs), (w1, &ws1)], &ys1);
+        let y5 = run(&Kernel::Conv2d(attrs), &[(&x, &xs), (&w5, &ws5)], &ys5);
+        assert_close(&y1, &first(&y5, 5), 1e-5);
+        // The input gradient from the first channel's gradient alone: the five-channel product
+        // with zero gradients in the other four.
+        let g5_first: Vec<f32> = g5
+            .chunks(5 * ho * wo)
+            .flat_map(|i| i[..ho * wo].iter().copied().chain(std::iter::repeat_n(0.0, 4 * ho * wo)))
+            .collect();
+        let dx1 = run(&Kernel::ConvTranspose2d(attrs), &[(&g1, &ys1), (w1, &ws1)], &xs);
+        let dx5 = run(&Kernel::ConvTranspose2d(attrs), &[(&g5_first, &ys5), (&w5, &ws5)], &xs);
+        assert_close(&dx1, &dx5, 1e-5);
+        let dw1 = run(&Kernel::Conv2dGradWeight(attrs), &[(&x, &xs), (&g1, &ys1)], &ws1);
+        let dw5 = run(&Kernel::Conv2dGradWeight(attrs), &[(&x, &xs), (&g5, &ys5)], &ws5);
+        assert_close(&dw1, &dw5[..c * k * k], 1e-4);
+    }
+}
+
+#[test]
 fn conv_transpose_output_padding_only_receives_reached_positions() {
     // 1×1 input, 3×3 kernel, stride 2: the output is the kernel; output_pad 1 adds a zero row and
     // column that no window reaches.

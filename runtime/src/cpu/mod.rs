@@ -5,6 +5,7 @@
 
 mod conv;
 pub mod denormals;
+mod direct_conv;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
 pub mod gemm;

@@ -1,0 +1,297 @@
+//! Direct stride-1 convolutions for the narrow case: few output channels (a generator's last,
+//! single-channel layer), or a transposed convolution with few input channels (that layer's
+//! input gradient). There the unfolded matrix product degenerates: a 1×(C·k·k) row times a
+//! (C·k·k)×(H·W) unfolded matrix that is written, packed and read once for two flops per element.
+//!
+//! Instead each output plane is accumulated tap by tap: for every input channel and kernel tap,
+//! the plane gains the weight times the input plane shifted by the tap, read from a zero-padded
+//! copy of the image whose rows are padded to whole vector-width chunks, so that the inner loop
+//! has no edge cases and vectorizes. Every output is one multiply-add chain over (channel, row
+//! tap, column tap) in increasing order, whatever the thread count; images run in parallel, and
+//! the weight gradient sums images in fixed ranges, added in order.
+
+use super::View;
+use rayon::prelude::*;
+
+/// The most output channels of a convolution (input channels of a transposed one) that the
+/// direct kernels take.
+pub const MAX_NARROW: usize = 4;
+/// The chunk width output rows are padded to: one AVX-512 vector.
+const LANES: usize = 16;
+/// The most partial weight gradients summed at the end of [`grad_weight`].
+const MAX_PARTIALS: usize = 8;
+
+thread_local! {
+    /// Each thread's padded image and output planes (or padded gradients), reused so that a step
+    /// allocates nothing once run.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// The calling thread's flipped kernel ([`transpose`]) or partial weight gradients
+    /// ([`grad_weight`]).
+    static WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The geometry of a stride-1 correlation: `channels` input planes of `input` size, zero-padded
+/// by `pad`, a `kernel`-sized window, and the output size.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    /// Input channels.
+    pub channels: usize,
+    /// Input height and width.
+    pub input: [usize; 2],
+    /// Kernel height and width.
+    pub kernel: [usize; 2],
+    /// Zero padding (height, width).
+    pub pad: [usize; 2],
+}
+
+impl Window {
+    /// Output height and width: H + 2·pad − k + 1.
+    pub fn output(&self) -> [usize; 2] {
+        [0, 1].map(|a| self.input[a] + 2 * self.pad[a] + 1 - self.kernel[a])
+    }
+
+    /// Output rows padded to whole chunks.
+    fn padded_out_width(&self) -> usize {
+        self.output()[1].div_ceil(LANES) * LANES
+    }
+
+    /// Rows and row length of the padded copy of one input plane: every tap's shifted row of
+    /// [`Window::padded_out_width`] values lies inside it.
+    fn padded_plane(&self) -> (usize, usize) {
+        (self.input[0] + 2 * self.pad[0], self.padded_out_width() + self.kernel[1] - 1)
+    }
+
+    /// Copies `image` (channels×H×W) into `padded` (channels×rows×width, see
+    /// [`Window::padded_plane`]), writing every element: zeros around the image.
+    fn pad_image(&self, image: &[f32], padded: &mut [f32]) {
+        let ([h, w], [ph, pw]) = (self.input, self.pad);
+        let (rows, width) = self.padded_plane();
+        for (plane, src) in padded.chunks_exact_mut(rows * width).zip(image.chunks_exact(h * w)) {
+            let (top, rest) = plane.split_at_mut(ph * width);
+            top.fill(0.0);
+            let (middle, bottom) = rest.split_at_mut(h * width);
+            bottom.fill(0.0);
+            for (row, src) in middle.chunks_exact_mut(width).zip(src.chunks_exact(w)) {
+                row[..pw].fill(0.0);
+                row[pw..pw + w].copy_from_slice(src);
+                row[pw + w..].fill(0.0);
+            }
+        }
+    }
+}
+
+/// Grows `scratch` (never shrinks it) and returns its first `len` values, which the caller
+/// overwrites.
+fn leading(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if scratch.len() < len {
+        scratch.resize(len, 0.0);
+    }
+    &mut scratch[..len]
+}
+
+/// `acc + a·b`, fused when the caller runs with FMA.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
+}
+
+/// One image of a correlation: `out` (O planes of the output size) gets
+/// Σ_c Σ_i Σ_j w[o, c, i, j]·x[c, y − pad + i, x − pad + j] from `padded` (the image after
+/// [`Window::pad_image`]), accumulating each plane in `acc`.
+#[inline(always)]
+fn correlate_image<const FMA: bool>(win: &Window, padded: &[f32], weights: &[f32], acc: &mut [f32], out: &mut [f32]) {
+    let ([ho, wo], [kh, kw]) = (win.output(), win.kernel);
+    let (rows, width) = win.padded_plane();
+    let stride = win.padded_out_width();
+    let taps = win.channels * kh * kw;
+    for (plane, w_o) in out.chunks_exact_mut(ho * wo).zip(weights.chunks_exact(taps)) {
+        acc.fill(0.0);
+        for (c, input) in padded.chunks_exact(rows * width).enumerate() {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let w = w_o[(c * kh + i) * kw + j];
+                    for (acc_row, y) in acc.chunks_exact_mut(stride).zip(i..) {
+                        let src = &input[y * width + j..][..stride];
+                        acc_row.iter_mut().zip(src).for_each(|(a, s)| *a = madd::<FMA>(w, *s, *a));
+                    }
+                }
+            }
+        }
+        for (dst, src) in plane.chunks_exact_mut(wo).zip(acc.chunks_exact(stride)) {
+            dst.copy_from_slice(&src[..wo]);
+        }
+    }
+}
+
+/// One image's contribution to a weight gradient: `sums[o, c, i, j]` +=
+/// Σ_y Σ_x g[o, y, x]·x[c, y − pad + i, x − pad + j], with `grads` the output gradient's planes
+/// padded to whole chunks (zeros past the row end) and `padded` the image.
+#[inline(always)]
+fn grad_weight_image<const FMA: bool>(win: &Window, padded: &[f32], grads: &[f32], sums: &mut [f32]) {
+    let ([ho, _], [kh, kw]) = (win.output(), win.kernel);
+    let (rows, width) = win.padded_plane();
+    let stride = win.padded_out_width();
+    let taps = win.channels * kh * kw;
+    for (g_o, sums_o) in grads.chunks_exact(ho * stride).zip(sums.chunks_exact_mut(taps)) {
+        for (c, input) in padded.chunks_exact(rows * width).enumerate() {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let mut lanes = [0.0f32; LANES];
+                    for (g_row, y) in g_o.chunks_exact(stride).zip(i..) {
+                        let src = &input[y * width + j..][..stride];
+                        for (g, s) in g_row.chunks_exact(LANES).zip(src.chunks_exact(LANES)) {
+                            for l in 0..LANES {
+                                lanes[l] = madd::<FMA>(g[l], s[l], lanes[l]);
+                            }
+                        }
+                    }
+                    sums_o[(c * kh + i) * kw + j] += lanes.iter().sum::<f32>();
+                }
+            }
+        }
+    }
+}
+
+/// The instruction sets the kernels are compiled for, best first.
+#[derive(Clone, Copy)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Portable,
+}
+
+fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma && std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if fma && std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Portable
+}
+
+/// Defines `$name`, which runs `$body::<FMA>` compiled for the best instruction set this CPU has.
+macro_rules! dispatch {
+    ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,fma")]
+            unsafe fn avx512($($arg: $ty),*) {
+                $body::<true>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) {
+                $body::<true>($($arg),*)
+            }
+            match isa() {
+                // SAFETY: `isa` detected AVX-512F and FMA on this CPU.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: `isa` detected AVX2 and FMA on this CPU.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2($($arg),*) },
+                Isa::Portable => $body::<false>($($arg),*),
+            }
+        }
+    };
+}
+
+dispatch!(correlate_one, correlate_image, (win: &Window, padded: &[f32], weights: &[f32], acc: &mut [f32], out: &mut [f32]));
+dispatch!(grad_weight_one, grad_weight_image, (win: &Window, padded: &[f32], grads: &[f32], sums: &mut [f32]));
+
+/// Correlation of every image of `x` (N×C×H×W, `win` giving C, H, W) by `weights` (O×C×kh×kw)
+/// into `out` (N×O×Ho×Wo): a stride-1 convolution.
+pub fn correlate(win: &Window, x: &[f32], weights: &[f32], out: &mut [f32]) {
+    let [ho, wo] = win.output();
+    let outputs = weights.len() / (win.channels * win.kernel[0] * win.kernel[1]).max(1);
+    let (rows, width) = win.padded_plane();
+    let image_len = win.channels * win.input[0] * win.input[1];
+    if out.is_empty() {
+        return;
+    }
+    out.par_chunks_mut(outputs * ho * wo).zip(x.par_chunks(image_len)).for_each(|(out, image)| {
+        let (mut padded, mut acc) = SCRATCH.take();
+        let padded_image = leading(&mut padded, win.channels * rows * width);
+        win.pad_image(image, padded_image);
+        correlate_one(win, padded_image, weights, leading(&mut acc, ho * win.padded_out_width()), out);
+        SCRATCH.set((padded, acc));
+    });
+}
+
+/// The transposed convolution (stride 1) of `g` (N×C×H×W, `win` giving C, H, W) by `weights`
+/// (C×O×kh×kw, a convolution's O_conv×C_conv weights read as C_conv = O) with padding
+/// `win.pad`, into `out` (N×O×Ho×Wo): the correlation of `g` padded by k − 1 − pad with the
+/// kernel flipped and its two channel axes swapped.
+///
+/// # Panics
+/// If a padding exceeds k − 1.
+pub fn transpose(win: &Window, g: &[f32], weights: &[f32], out: &mut [f32]) {
+    let [kh, kw] = win.kernel;
+    assert!(win.pad[0] < kh && win.pad[1] < kw, "transposed convolution padding {:?} ≥ kernel", win.pad);
+    let outputs = weights.len() / (win.channels * kh * kw).max(1);
+    let mut scratch = WEIGHTS.take();
+    let flipped = leading(&mut scratch, weights.len());
+    for (c, w_c) in weights.chunks_exact(outputs * kh * kw).enumerate() {
+        for (o, w_co) in w_c.chunks_exact(kh * kw).enumerate() {
+            for (t, w) in w_co.iter().enumerate() {
+                let (i, j) = (t / kw, t % kw);
+                flipped[((o * win.channels + c) * kh + kh - 1 - i) * kw + kw - 1 - j] = *w;
+            }
+        }
+    }
+    let full = Window { pad: [kh - 1 - win.pad[0], kw - 1 - win.pad[1]], ..*win };
+    correlate(&full, g, flipped, out);
+    WEIGHTS.set(scratch);
+}
+
+/// The weight gradient (O×C×kh×kw, into `out`) of the stride-1 convolution `win` of `x`
+/// (N×C×H×W) given its output gradient `g` (N×O×Ho×Wo). Images are split into at most
+/// [`MAX_PARTIALS`] contiguous ranges whose partial sums are added in order.
+pub fn grad_weight(win: &Window, x: &[f32], g: View, out: &mut [f32]) {
+    let [ho, wo] = win.output();
+    let (n, outputs) = (g.shape[0], g.shape[1]);
+    let (rows, width) = win.padded_plane();
+    let stride = win.padded_out_width();
+    let image_len = win.channels * win.input[0] * win.input[1];
+    out.fill(0.0);
+    if n == 0 || out.is_empty() {
+        return;
+    }
+    let per_range = n.div_ceil(MAX_PARTIALS.min(n));
+    let ranges = n.div_ceil(per_range);
+    let mut partials = WEIGHTS.take();
+    let len = out.len();
+    // Each range's sums start at zero and gain its images in order.
+    let sums = leading(&mut partials, ranges * len);
+    sums.fill(0.0);
+    sums.par_chunks_mut(len).enumerate().for_each(|(range, sums)| {
+        let (mut padded, mut grads) = SCRATCH.take();
+        for image in range * per_range..n.min((range + 1) * per_range) {
+            let padded_image = leading(&mut padded, win.channels * rows * width);
+            win.pad_image(&x[image * image_len..][..image_len], padded_image);
+            let padded_grads = leading(&mut grads, outputs * ho * stride);
+            let image_grads = &g.data[image * outputs * ho * wo..][..outputs * ho * wo];
+            for (dst, src) in padded_grads.chunks_exact_mut(stride).zip(image_grads.chunks_exact(wo)) {
+                dst[..wo].copy_from_slice(src);
+                dst[wo..].fill(0.0);
+            }
+            grad_weight_one(win, padded_image, padded_grads, sums);
+        }
+        SCRATCH.set((padded, grads));
+    });
+    for range_sums in sums.chunks_exact(len) {
+        out.iter_mut().zip(range_sums).for_each(|(o, s)| *o += s);
+    }
+    WEIGHTS.set(partials);
+}
