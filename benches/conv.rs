@@ -13,7 +13,10 @@ use graphc_runtime::cpu::{execute, NoiseKey, View};
 use graphc_runtime::ops::ConvAttrs;
 use graphc_runtime::Kernel;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod harness;
+use harness::{best_time, filled};
 
 /// One convolution layer: its name, the (forward) convolution's input N×C×H×W, output channels,
 /// square kernel, stride and padding, and whether the layer is the transposed convolution of it
@@ -30,107 +33,31 @@ struct Layer {
 
 const BATCH: usize = 64;
 
+/// A layer: its (convolution's) input N×C×H×W, output channels, [kernel, stride, padding], and
+/// whether it is the transposed convolution.
+const fn layer(name: &'static str, input: [usize; 4], outputs: usize, window: [usize; 3], transposed: bool) -> Layer {
+    let [kernel, stride, pad] = window;
+    Layer { name, input, outputs, kernel, stride, pad, transposed }
+}
+
 const LAYERS: [Layer; 8] = [
-    Layer {
-        name: "dcgan/g_conv3",
-        input: [BATCH, 128, 14, 14],
-        outputs: 64,
-        kernel: 5,
-        stride: 1,
-        pad: 2,
-        transposed: false,
-    },
-    Layer {
-        name: "dcgan/g_conv4",
-        input: [BATCH, 64, 28, 28],
-        outputs: 1,
-        kernel: 5,
-        stride: 1,
-        pad: 2,
-        transposed: false,
-    },
-    Layer {
-        name: "dcgan/d_conv1",
-        input: [BATCH, 1, 28, 28],
-        outputs: 64,
-        kernel: 5,
-        stride: 1,
-        pad: 2,
-        transposed: false,
-    },
-    Layer {
-        name: "dcgan/d_conv2",
-        input: [BATCH, 64, 14, 14],
-        outputs: 128,
-        kernel: 5,
-        stride: 1,
-        pad: 0,
-        transposed: false,
-    },
+    layer("dcgan/g_conv3", [BATCH, 128, 14, 14], 64, [5, 1, 2], false),
+    layer("dcgan/g_conv4", [BATCH, 64, 28, 28], 1, [5, 1, 2], false),
+    layer("dcgan/d_conv1", [BATCH, 1, 28, 28], 64, [5, 1, 2], false),
+    layer("dcgan/d_conv2", [BATCH, 64, 14, 14], 128, [5, 1, 0], false),
     // InfoGAN's deconvolutions, given as the convolutions they transpose.
-    Layer {
-        name: "infogan/g_deconv3",
-        input: [BATCH, 64, 14, 14],
-        outputs: 128,
-        kernel: 4,
-        stride: 2,
-        pad: 1,
-        transposed: true,
-    },
-    Layer {
-        name: "infogan/g_deconv4",
-        input: [BATCH, 1, 28, 28],
-        outputs: 64,
-        kernel: 4,
-        stride: 2,
-        pad: 1,
-        transposed: true,
-    },
-    Layer {
-        name: "infogan/d_conv1",
-        input: [BATCH, 1, 28, 28],
-        outputs: 64,
-        kernel: 4,
-        stride: 2,
-        pad: 1,
-        transposed: false,
-    },
-    Layer {
-        name: "infogan/d_conv2",
-        input: [BATCH, 64, 14, 14],
-        outputs: 128,
-        kernel: 4,
-        stride: 2,
-        pad: 1,
-        transposed: false,
-    },
+    layer("infogan/g_deconv3", [BATCH, 64, 14, 14], 128, [4, 2, 1], true),
+    layer("infogan/g_deconv4", [BATCH, 1, 28, 28], 64, [4, 2, 1], true),
+    layer("infogan/d_conv1", [BATCH, 1, 28, 28], 64, [4, 2, 1], false),
+    layer("infogan/d_conv2", [BATCH, 64, 14, 14], 128, [4, 2, 1], false),
 ];
-
-/// A deterministic, non-trivial tensor of `len` elements in [-0.5, 0.5).
-fn filled(len: usize, salt: u32) -> Vec<f32> {
-    (0..len as u32)
-        .map(|i| ((i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 16) % 97) as f32 / 97.0 - 0.5)
-        .collect()
-}
-
-fn best_time(mut f: impl FnMut()) -> f64 {
-    f();
-    let (budget, mut best, mut runs) = (Instant::now(), f64::INFINITY, 0);
-    while runs < 3 || (budget.elapsed() < Duration::from_millis(700) && runs < 200) {
-        let start = Instant::now();
-        f();
-        best = best.min(start.elapsed().as_secs_f64());
-        runs += 1;
-    }
-    best
-}
 
 /// Times `kernel` on inputs of shapes `a` and `b` writing shape `out`; returns milliseconds.
 fn time(kernel: &Kernel, a: &[usize], b: &[usize], out: &[usize]) -> f64 {
     let (x, y) = (filled(a.iter().product(), 1), filled(b.iter().product(), 2));
     let mut result = vec![0.0; out.iter().product()];
     let noise = NoiseKey { seed: 1, draw: 0 };
-    let seconds = best_time(|| {
+    let seconds = best_time(Duration::from_millis(700), 200, || {
         let inputs = [View { data: black_box(&x), shape: a }, View { data: black_box(&y), shape: b }];
         execute(kernel, &inputs, &mut result, out, &noise);
     });

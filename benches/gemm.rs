@@ -11,7 +11,10 @@
 
 use graphc_runtime::cpu::gemm::{sgemm_with, Isa, Mat};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod harness;
+use harness::{best_time, filled};
 /// (m, k, n): the fully-connected layers, a square reference, the batched im2col products of
 /// InfoGAN's convolutions (64×(1·4·4)×(128·14·14) and 128×(64·4·4)×(128·7·7), the latter also
 /// the fully-connected 128×1024×6272), and one image's products in DC-GAN's convolutions (the
@@ -29,11 +32,6 @@ pub const SHAPES: [(usize, usize, usize); 10] = [
     (64, 128 * 25, 14 * 14),
     (128, 64 * 25, 10 * 10),
 ];
-
-/// A deterministic, non-trivial matrix of `len` elements.
-fn filled(len: usize, salt: u32) -> Vec<f32> {
-    (0..len as u32).map(|i| ((i.wrapping_mul(2_654_435_761).wrapping_add(salt) >> 16) % 97) as f32 / 97.0).collect()
-}
 
 fn gemm_crate(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
@@ -92,18 +90,6 @@ fn graphc(isa: Isa) -> impl Fn(usize, usize, usize, &[f32], &[f32], &mut [f32]) 
 }
 
 /// Seconds of the fastest of the repetitions that fit in about half a second (at least three).
-fn best_time(mut f: impl FnMut()) -> f64 {
-    f();
-    let (budget, mut best, mut runs) = (Instant::now(), f64::INFINITY, 0);
-    while runs < 3 || (budget.elapsed() < Duration::from_millis(500) && runs < 1000) {
-        let start = Instant::now();
-        f();
-        best = best.min(start.elapsed().as_secs_f64());
-        runs += 1;
-    }
-    best
-}
-
 type Candidate = (String, Box<dyn Fn(usize, usize, usize, &[f32], &[f32], &mut [f32])>);
 
 fn candidates() -> Vec<Candidate> {
@@ -144,7 +130,8 @@ fn main() {
         let (a, b) = (filled(m * k, 1), filled(k * n, 2));
         let mut out = vec![0.0; m * n];
         for (name, f) in &chosen {
-            let seconds = best_time(|| f(m, k, n, black_box(&a), black_box(&b), &mut out));
+            let seconds =
+                best_time(Duration::from_millis(500), 1000, || f(m, k, n, black_box(&a), black_box(&b), &mut out));
             let gflops = 2.0 * (m * k * n) as f64 / seconds / 1e9;
             if json {
                 println!(r#"{{"name": "{name}", "m": {m}, "k": {k}, "n": {n}, "gflops": {gflops:.1}}}"#);

@@ -5,7 +5,7 @@
 //! large product ran at about half the speed. Group sizes depend only on the shapes, so results
 //! are bit-identical for any thread count.
 
-use super::direct_conv::{self, Window, MAX_NARROW};
+use super::direct_conv::{self, MAX_NARROW};
 use super::gemm::{sgemm, Mat};
 use super::im2col::ConvGeom;
 use super::par::copy_short;
@@ -64,12 +64,12 @@ fn geometry(attrs: &ConvAttrs, input: &[usize], kernel: [usize; 2], output: [usi
     geom
 }
 
-/// The direct kernels' window for a stride-1 convolution `geom` with at most [`MAX_NARROW`]
-/// output channels (`narrow`) and padding below its kernel size, which an unfolded product would
-/// run as a matrix-vector product (see [`direct_conv`]).
-fn narrow(attrs: &ConvAttrs, geom: &ConvGeom, narrow: usize) -> Option<Window> {
-    let fits = attrs.stride == [1, 1] && narrow <= MAX_NARROW && (0..2).all(|a| geom.pad[a] < geom.kernel[a]);
-    fits.then_some(Window { channels: geom.channels, input: geom.input, kernel: geom.kernel, pad: geom.pad })
+/// Whether the direct kernels take the stride-1 convolution `geom` (its padding below the kernel
+/// size), whose output channels (input channels, transposed) number `narrow`: at most
+/// [`MAX_NARROW`], which an unfolded product would run as a matrix-vector product (see
+/// [`direct_conv`]).
+fn is_narrow(attrs: &ConvAttrs, geom: &ConvGeom, narrow: usize) -> bool {
+    attrs.stride == [1, 1] && narrow <= MAX_NARROW && (0..2).all(|a| geom.pad[a] < geom.kernel[a])
 }
 
 /// Copies images `[images, rows, cols]` (contiguous) into the matrix `[rows, images·cols]`.
@@ -107,8 +107,8 @@ fn group_matrix<'a>(data: &'a [f32], rows: usize, cols: usize, scratch: &'a mut 
 pub fn conv2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &[usize]) {
     let ([n, ..], [o, _, kh, kw], [.., ho, wo]) = (dims4(x.shape), dims4(w.shape), dims4(out_shape));
     let geom = geometry(attrs, x.shape, [kh, kw], [ho, wo]);
-    if let Some(win) = narrow(attrs, &geom, o) {
-        return direct_conv::correlate(&win, x.data, w.data, out);
+    if is_narrow(attrs, &geom, o) {
+        return direct_conv::correlate(&geom, x.data, w.data, out);
     }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());
     if out.is_empty() {
@@ -141,9 +141,9 @@ pub fn conv2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &
 pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &[usize]) {
     let ([n, c, h, wd], [_, _, kh, kw]) = (dims4(x.shape), dims4(w.shape));
     let geom = geometry(attrs, out_shape, [kh, kw], [h, wd]);
-    if let (Some(_), [0, 0]) = (narrow(attrs, &geom, c), attrs.output_pad) {
-        let win = Window { channels: c, input: [h, wd], kernel: [kh, kw], pad: attrs.pad };
-        return direct_conv::transpose(&win, x.data, w.data, out);
+    if is_narrow(attrs, &geom, c) && attrs.output_pad == [0, 0] {
+        let transposed = ConvGeom { channels: c, input: [h, wd], output: geom.input, ..geom };
+        return direct_conv::transpose(&transposed, x.data, w.data, out);
     }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());
     if out.is_empty() || c * spatial == 0 {
@@ -172,8 +172,8 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
 pub fn conv2d_grad_weight(attrs: &ConvAttrs, x: View, g: View, out: &mut [f32], out_shape: &[usize]) {
     let ([n, ..], [_, o, ho, wo], [_, _, kh, kw]) = (dims4(x.shape), dims4(g.shape), dims4(out_shape));
     let geom = geometry(attrs, x.shape, [kh, kw], [ho, wo]);
-    if let Some(win) = narrow(attrs, &geom, o) {
-        return direct_conv::grad_weight(&win, x.data, g, out);
+    if is_narrow(attrs, &geom, o) {
+        return direct_conv::grad_weight(&geom, x.data, g, out);
     }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());
     let group = group_size(n, spatial);

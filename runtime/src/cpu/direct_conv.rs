@@ -10,6 +10,7 @@
 //! tap, column tap) in increasing order, whatever the thread count; images run in parallel, and
 //! the weight gradient sums images in fixed ranges, added in order.
 
+use super::im2col::ConvGeom;
 use super::View;
 use rayon::prelude::*;
 
@@ -30,52 +31,31 @@ thread_local! {
     static WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The geometry of a stride-1 correlation: `channels` input planes of `input` size, zero-padded
-/// by `pad`, a `kernel`-sized window, and the output size.
-#[derive(Clone, Copy, Debug)]
-pub struct Window {
-    /// Input channels.
-    pub channels: usize,
-    /// Input height and width.
-    pub input: [usize; 2],
-    /// Kernel height and width.
-    pub kernel: [usize; 2],
-    /// Zero padding (height, width).
-    pub pad: [usize; 2],
+/// Output rows padded to whole chunks.
+fn padded_out_width(geom: &ConvGeom) -> usize {
+    geom.output[1].div_ceil(LANES) * LANES
 }
 
-impl Window {
-    /// Output height and width: H + 2·pad − k + 1.
-    pub fn output(&self) -> [usize; 2] {
-        [0, 1].map(|a| self.input[a] + 2 * self.pad[a] + 1 - self.kernel[a])
-    }
+/// Rows and row length of the padded copy of one input plane: every tap's shifted row of
+/// [`padded_out_width`] values lies inside it.
+fn padded_plane(geom: &ConvGeom) -> (usize, usize) {
+    (geom.input[0] + 2 * geom.pad[0], padded_out_width(geom) + geom.kernel[1] - 1)
+}
 
-    /// Output rows padded to whole chunks.
-    fn padded_out_width(&self) -> usize {
-        self.output()[1].div_ceil(LANES) * LANES
-    }
-
-    /// Rows and row length of the padded copy of one input plane: every tap's shifted row of
-    /// [`Window::padded_out_width`] values lies inside it.
-    fn padded_plane(&self) -> (usize, usize) {
-        (self.input[0] + 2 * self.pad[0], self.padded_out_width() + self.kernel[1] - 1)
-    }
-
-    /// Copies `image` (channels×H×W) into `padded` (channels×rows×width, see
-    /// [`Window::padded_plane`]), writing every element: zeros around the image.
-    fn pad_image(&self, image: &[f32], padded: &mut [f32]) {
-        let ([h, w], [ph, pw]) = (self.input, self.pad);
-        let (rows, width) = self.padded_plane();
-        for (plane, src) in padded.chunks_exact_mut(rows * width).zip(image.chunks_exact(h * w)) {
-            let (top, rest) = plane.split_at_mut(ph * width);
-            top.fill(0.0);
-            let (middle, bottom) = rest.split_at_mut(h * width);
-            bottom.fill(0.0);
-            for (row, src) in middle.chunks_exact_mut(width).zip(src.chunks_exact(w)) {
-                row[..pw].fill(0.0);
-                row[pw..pw + w].copy_from_slice(src);
-                row[pw + w..].fill(0.0);
-            }
+/// Copies `image` (channels×H×W) into `padded` (channels×rows×width, see [`padded_plane`]),
+/// writing every element: zeros around the image.
+fn pad_image(geom: &ConvGeom, image: &[f32], padded: &mut [f32]) {
+    let ([h, w], [ph, pw]) = (geom.input, geom.pad);
+    let (rows, width) = padded_plane(geom);
+    for (plane, src) in padded.chunks_exact_mut(rows * width).zip(image.chunks_exact(h * w)) {
+        let (top, rest) = plane.split_at_mut(ph * width);
+        top.fill(0.0);
+        let (middle, bottom) = rest.split_at_mut(h * width);
+        bottom.fill(0.0);
+        for (row, src) in middle.chunks_exact_mut(width).zip(src.chunks_exact(w)) {
+            row[..pw].fill(0.0);
+            row[pw..pw + w].copy_from_slice(src);
+            row[pw + w..].fill(0.0);
         }
     }
 }
@@ -101,13 +81,19 @@ fn madd<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
 
 /// One image of a correlation: `out` (O planes of the output size) gets
 /// Σ_c Σ_i Σ_j w[o, c, i, j]·x[c, y − pad + i, x − pad + j] from `padded` (the image after
-/// [`Window::pad_image`]), accumulating each plane in `acc`.
+/// [`pad_image`]), accumulating each plane in `acc`.
 #[inline(always)]
-fn correlate_image<const FMA: bool>(win: &Window, padded: &[f32], weights: &[f32], acc: &mut [f32], out: &mut [f32]) {
-    let ([ho, wo], [kh, kw]) = (win.output(), win.kernel);
-    let (rows, width) = win.padded_plane();
-    let stride = win.padded_out_width();
-    let taps = win.channels * kh * kw;
+fn correlate_image<const FMA: bool>(
+    geom: &ConvGeom,
+    padded: &[f32],
+    weights: &[f32],
+    acc: &mut [f32],
+    out: &mut [f32],
+) {
+    let ([ho, wo], [kh, kw]) = (geom.output, geom.kernel);
+    let (rows, width) = padded_plane(geom);
+    let stride = padded_out_width(geom);
+    let taps = geom.channels * kh * kw;
     for (plane, w_o) in out.chunks_exact_mut(ho * wo).zip(weights.chunks_exact(taps)) {
         acc.fill(0.0);
         for (c, input) in padded.chunks_exact(rows * width).enumerate() {
@@ -131,11 +117,11 @@ fn correlate_image<const FMA: bool>(win: &Window, padded: &[f32], weights: &[f32
 /// Σ_y Σ_x g[o, y, x]·x[c, y − pad + i, x − pad + j], with `grads` the output gradient's planes
 /// padded to whole chunks (zeros past the row end) and `padded` the image.
 #[inline(always)]
-fn grad_weight_image<const FMA: bool>(win: &Window, padded: &[f32], grads: &[f32], sums: &mut [f32]) {
-    let ([ho, _], [kh, kw]) = (win.output(), win.kernel);
-    let (rows, width) = win.padded_plane();
-    let stride = win.padded_out_width();
-    let taps = win.channels * kh * kw;
+fn grad_weight_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], grads: &[f32], sums: &mut [f32]) {
+    let ([ho, _], [kh, kw]) = (geom.output, geom.kernel);
+    let (rows, width) = padded_plane(geom);
+    let stride = padded_out_width(geom);
+    let taps = geom.channels * kh * kw;
     for (g_o, sums_o) in grads.chunks_exact(ho * stride).zip(sums.chunks_exact_mut(taps)) {
         for (c, input) in padded.chunks_exact(rows * width).enumerate() {
             for i in 0..kh {
@@ -207,63 +193,63 @@ macro_rules! dispatch {
     };
 }
 
-dispatch!(correlate_one, correlate_image, (win: &Window, padded: &[f32], weights: &[f32], acc: &mut [f32], out: &mut [f32]));
-dispatch!(grad_weight_one, grad_weight_image, (win: &Window, padded: &[f32], grads: &[f32], sums: &mut [f32]));
+dispatch!(correlate_one, correlate_image, (geom: &ConvGeom, padded: &[f32], weights: &[f32], acc: &mut [f32], out: &mut [f32]));
+dispatch!(grad_weight_one, grad_weight_image, (geom: &ConvGeom, padded: &[f32], grads: &[f32], sums: &mut [f32]));
 
-/// Correlation of every image of `x` (N×C×H×W, `win` giving C, H, W) by `weights` (O×C×kh×kw)
-/// into `out` (N×O×Ho×Wo): a stride-1 convolution.
-pub fn correlate(win: &Window, x: &[f32], weights: &[f32], out: &mut [f32]) {
-    let [ho, wo] = win.output();
-    let outputs = weights.len() / (win.channels * win.kernel[0] * win.kernel[1]).max(1);
-    let (rows, width) = win.padded_plane();
-    let image_len = win.channels * win.input[0] * win.input[1];
+/// Correlation of every image of `x` (N×C×H×W) by `weights` (O×C×kh×kw) into `out`
+/// (N×O×Ho×Wo): the stride-1 convolution `geom`.
+pub fn correlate(geom: &ConvGeom, x: &[f32], weights: &[f32], out: &mut [f32]) {
+    let [ho, wo] = geom.output;
+    let outputs = weights.len() / (geom.channels * geom.kernel[0] * geom.kernel[1]).max(1);
+    let (rows, width) = padded_plane(geom);
+    let image_len = geom.channels * geom.input[0] * geom.input[1];
     if out.is_empty() {
         return;
     }
     out.par_chunks_mut(outputs * ho * wo).zip(x.par_chunks(image_len)).for_each(|(out, image)| {
         let (mut padded, mut acc) = SCRATCH.take();
-        let padded_image = leading(&mut padded, win.channels * rows * width);
-        win.pad_image(image, padded_image);
-        correlate_one(win, padded_image, weights, leading(&mut acc, ho * win.padded_out_width()), out);
+        let padded_image = leading(&mut padded, geom.channels * rows * width);
+        pad_image(geom, image, padded_image);
+        correlate_one(geom, padded_image, weights, leading(&mut acc, ho * padded_out_width(geom)), out);
         SCRATCH.set((padded, acc));
     });
 }
 
-/// The transposed convolution (stride 1) of `g` (N×C×H×W, `win` giving C, H, W) by `weights`
-/// (C×O×kh×kw, a convolution's O_conv×C_conv weights read as C_conv = O) with padding
-/// `win.pad`, into `out` (N×O×Ho×Wo): the correlation of `g` padded by k − 1 − pad with the
-/// kernel flipped and its two channel axes swapped.
+/// The stride-1 transposed convolution of `g` (N×C×H×W) by `weights` (C×O×kh×kw: a
+/// convolution's O_conv×C_conv weights read with C = O_conv) into `out` (N×O×Ho×Wo), with `geom`
+/// giving C, H×W, the kernel, the convolution's padding and Ho×Wo: the correlation of `g` padded
+/// by k − 1 − pad with the kernel flipped and its two channel axes swapped.
 ///
 /// # Panics
 /// If a padding exceeds k − 1.
-pub fn transpose(win: &Window, g: &[f32], weights: &[f32], out: &mut [f32]) {
-    let [kh, kw] = win.kernel;
-    assert!(win.pad[0] < kh && win.pad[1] < kw, "transposed convolution padding {:?} ≥ kernel", win.pad);
-    let outputs = weights.len() / (win.channels * kh * kw).max(1);
+pub fn transpose(geom: &ConvGeom, g: &[f32], weights: &[f32], out: &mut [f32]) {
+    let [kh, kw] = geom.kernel;
+    assert!(geom.pad[0] < kh && geom.pad[1] < kw, "transposed convolution padding {:?} ≥ kernel", geom.pad);
+    let outputs = weights.len() / (geom.channels * kh * kw).max(1);
     let mut scratch = WEIGHTS.take();
     let flipped = leading(&mut scratch, weights.len());
     for (c, w_c) in weights.chunks_exact(outputs * kh * kw).enumerate() {
         for (o, w_co) in w_c.chunks_exact(kh * kw).enumerate() {
             for (t, w) in w_co.iter().enumerate() {
                 let (i, j) = (t / kw, t % kw);
-                flipped[((o * win.channels + c) * kh + kh - 1 - i) * kw + kw - 1 - j] = *w;
+                flipped[((o * geom.channels + c) * kh + kh - 1 - i) * kw + kw - 1 - j] = *w;
             }
         }
     }
-    let full = Window { pad: [kh - 1 - win.pad[0], kw - 1 - win.pad[1]], ..*win };
+    let full = ConvGeom { pad: [kh - 1 - geom.pad[0], kw - 1 - geom.pad[1]], ..*geom };
     correlate(&full, g, flipped, out);
     WEIGHTS.set(scratch);
 }
 
-/// The weight gradient (O×C×kh×kw, into `out`) of the stride-1 convolution `win` of `x`
+/// The weight gradient (O×C×kh×kw, into `out`) of the stride-1 convolution `geom` of `x`
 /// (N×C×H×W) given its output gradient `g` (N×O×Ho×Wo). Images are split into at most
 /// [`MAX_PARTIALS`] contiguous ranges whose partial sums are added in order.
-pub fn grad_weight(win: &Window, x: &[f32], g: View, out: &mut [f32]) {
-    let [ho, wo] = win.output();
+pub fn grad_weight(geom: &ConvGeom, x: &[f32], g: View, out: &mut [f32]) {
+    let [ho, wo] = geom.output;
     let (n, outputs) = (g.shape[0], g.shape[1]);
-    let (rows, width) = win.padded_plane();
-    let stride = win.padded_out_width();
-    let image_len = win.channels * win.input[0] * win.input[1];
+    let (rows, width) = padded_plane(geom);
+    let stride = padded_out_width(geom);
+    let image_len = geom.channels * geom.input[0] * geom.input[1];
     out.fill(0.0);
     if n == 0 || out.is_empty() {
         return;
@@ -278,15 +264,15 @@ pub fn grad_weight(win: &Window, x: &[f32], g: View, out: &mut [f32]) {
     sums.par_chunks_mut(len).enumerate().for_each(|(range, sums)| {
         let (mut padded, mut grads) = SCRATCH.take();
         for image in range * per_range..n.min((range + 1) * per_range) {
-            let padded_image = leading(&mut padded, win.channels * rows * width);
-            win.pad_image(&x[image * image_len..][..image_len], padded_image);
+            let padded_image = leading(&mut padded, geom.channels * rows * width);
+            pad_image(geom, &x[image * image_len..][..image_len], padded_image);
             let padded_grads = leading(&mut grads, outputs * ho * stride);
             let image_grads = &g.data[image * outputs * ho * wo..][..outputs * ho * wo];
             for (dst, src) in padded_grads.chunks_exact_mut(stride).zip(image_grads.chunks_exact(wo)) {
                 dst[..wo].copy_from_slice(src);
                 dst[wo..].fill(0.0);
             }
-            grad_weight_one(win, padded_image, padded_grads, sums);
+            grad_weight_one(geom, padded_image, padded_grads, sums);
         }
         SCRATCH.set((padded, grads));
     });
