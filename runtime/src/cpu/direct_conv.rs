@@ -11,6 +11,7 @@
 //! the weight gradient sums images in fixed ranges, added in order.
 
 use super::im2col::ConvGeom;
+use super::par::copy_short;
 use super::View;
 use rayon::prelude::*;
 
@@ -23,8 +24,8 @@ const LANES: usize = 16;
 const MAX_PARTIALS: usize = 8;
 
 thread_local! {
-    /// Each thread's padded image and output planes (or padded gradients), reused so that a step
-    /// allocates nothing once run.
+    /// Each thread's padded image and padded output gradients, reused so that a step allocates
+    /// nothing once run.
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
     /// The calling thread's flipped kernel ([`transpose`]) or partial weight gradients
     /// ([`grad_weight`]).
@@ -79,66 +80,116 @@ fn madd<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
     }
 }
 
+/// Output rows (of one chunk) a correlation keeps in registers at once, and kernel columns a
+/// weight gradient accumulates at once: enough independent multiply-add chains to hide their
+/// latency.
+const BLOCK: usize = 4;
+
 /// One image of a correlation: `out` (O planes of the output size) gets
 /// Σ_c Σ_i Σ_j w[o, c, i, j]·x[c, y − pad + i, x − pad + j] from `padded` (the image after
-/// [`pad_image`]), accumulating each plane in `acc`.
+/// [`pad_image`]), [`BLOCK`] rows of one chunk at a time.
 #[inline(always)]
-fn correlate_image<const FMA: bool>(
+fn correlate_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], weights: &[f32], out: &mut [f32]) {
+    let [ho, wo] = geom.output;
+    let taps = geom.channels * geom.kernel[0] * geom.kernel[1];
+    let chunks = padded_out_width(geom) / LANES;
+    for (plane, w_o) in out.chunks_exact_mut(ho * wo).zip(weights.chunks_exact(taps)) {
+        let full = ho - ho % BLOCK;
+        for chunk in 0..chunks {
+            for y in (0..full).step_by(BLOCK) {
+                correlate_rows::<FMA, BLOCK>(geom, padded, w_o, (y, chunk), plane);
+            }
+            for y in full..ho {
+                correlate_rows::<FMA, 1>(geom, padded, w_o, (y, chunk), plane);
+            }
+        }
+    }
+}
+
+/// Output rows `y..y + R` of `plane`, columns of chunk `chunk`: each value a chain over the
+/// channels, kernel rows and kernel columns in order, in registers.
+#[inline(always)]
+fn correlate_rows<const FMA: bool, const R: usize>(
     geom: &ConvGeom,
     padded: &[f32],
-    weights: &[f32],
-    acc: &mut [f32],
-    out: &mut [f32],
+    w_o: &[f32],
+    (y, chunk): (usize, usize),
+    plane: &mut [f32],
 ) {
-    let ([ho, wo], [kh, kw]) = (geom.output, geom.kernel);
+    let ([_, wo], [kh, kw]) = (geom.output, geom.kernel);
     let (rows, width) = padded_plane(geom);
-    let stride = padded_out_width(geom);
-    let taps = geom.channels * kh * kw;
-    for (plane, w_o) in out.chunks_exact_mut(ho * wo).zip(weights.chunks_exact(taps)) {
-        acc.fill(0.0);
-        for (c, input) in padded.chunks_exact(rows * width).enumerate() {
-            for i in 0..kh {
-                for j in 0..kw {
-                    let w = w_o[(c * kh + i) * kw + j];
-                    for (acc_row, y) in acc.chunks_exact_mut(stride).zip(i..) {
-                        let src = &input[y * width + j..][..stride];
-                        acc_row.iter_mut().zip(src).for_each(|(a, s)| *a = madd::<FMA>(w, *s, *a));
+    let mut acc = [[0.0f32; LANES]; R];
+    for (input, w_c) in padded.chunks_exact(rows * width).zip(w_o.chunks_exact(kh * kw)) {
+        for (i, w_ci) in w_c.chunks_exact(kw).enumerate() {
+            // The R input rows this kernel row reads, from the chunk's first column on.
+            let src: [&[f32]; R] =
+                std::array::from_fn(|r| &input[(y + r + i) * width + chunk * LANES..][..LANES + kw - 1]);
+            for (j, &w) in w_ci.iter().enumerate() {
+                for (acc, src) in acc.iter_mut().zip(&src) {
+                    let src = &src[j..j + LANES];
+                    for l in 0..LANES {
+                        acc[l] = madd::<FMA>(w, src[l], acc[l]);
                     }
                 }
             }
         }
-        for (dst, src) in plane.chunks_exact_mut(wo).zip(acc.chunks_exact(stride)) {
-            dst.copy_from_slice(&src[..wo]);
-        }
+    }
+    let (start, len) = (chunk * LANES, LANES.min(wo - chunk * LANES));
+    for (r, acc) in acc.iter().enumerate() {
+        copy_short(&mut plane[(y + r) * wo + start..][..len], &acc[..len]);
     }
 }
 
 /// One image's contribution to a weight gradient: `sums[o, c, i, j]` +=
 /// Σ_y Σ_x g[o, y, x]·x[c, y − pad + i, x − pad + j], with `grads` the output gradient's planes
-/// padded to whole chunks (zeros past the row end) and `padded` the image.
+/// padded to whole chunks (zeros past the row end) and `padded` the image; [`BLOCK`] kernel
+/// columns at a time.
 #[inline(always)]
 fn grad_weight_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], grads: &[f32], sums: &mut [f32]) {
     let ([ho, _], [kh, kw]) = (geom.output, geom.kernel);
     let (rows, width) = padded_plane(geom);
     let stride = padded_out_width(geom);
-    let taps = geom.channels * kh * kw;
-    for (g_o, sums_o) in grads.chunks_exact(ho * stride).zip(sums.chunks_exact_mut(taps)) {
-        for (c, input) in padded.chunks_exact(rows * width).enumerate() {
-            for i in 0..kh {
-                for j in 0..kw {
-                    let mut lanes = [0.0f32; LANES];
-                    for (g_row, y) in g_o.chunks_exact(stride).zip(i..) {
-                        let src = &input[y * width + j..][..stride];
-                        for (g, s) in g_row.chunks_exact(LANES).zip(src.chunks_exact(LANES)) {
-                            for l in 0..LANES {
-                                lanes[l] = madd::<FMA>(g[l], s[l], lanes[l]);
-                            }
-                        }
-                    }
-                    sums_o[(c * kh + i) * kw + j] += lanes.iter().sum::<f32>();
+    let full = kw - kw % BLOCK;
+    for (g_o, sums_o) in grads.chunks_exact(ho * stride).zip(sums.chunks_exact_mut(geom.channels * kh * kw)) {
+        for (input, sums_c) in padded.chunks_exact(rows * width).zip(sums_o.chunks_exact_mut(kh * kw)) {
+            for (i, sums_ci) in sums_c.chunks_exact_mut(kw).enumerate() {
+                let rows_of = |y: usize| &input[(y + i) * width..][..width];
+                for j in (0..full).step_by(BLOCK) {
+                    grad_weight_taps::<FMA, BLOCK>(g_o, stride, rows_of, j, &mut sums_ci[j..j + BLOCK]);
+                }
+                for j in full..kw {
+                    grad_weight_taps::<FMA, 1>(g_o, stride, rows_of, j, &mut sums_ci[j..j + 1]);
                 }
             }
         }
+    }
+}
+
+/// Adds to `sums[t]` (kernel column j + t, t < T) the sum over the output gradient rows `g_o`
+/// (each `stride` long) of their products with the input row `row(y)` shifted by j + t: per tap
+/// one chain per lane over rows and chunks in order, then the lanes summed in order.
+#[inline(always)]
+fn grad_weight_taps<'a, const FMA: bool, const T: usize>(
+    g_o: &[f32],
+    stride: usize,
+    row: impl Fn(usize) -> &'a [f32],
+    j: usize,
+    sums: &mut [f32],
+) {
+    let mut lanes = [[0.0f32; LANES]; T];
+    for (y, g_row) in g_o.chunks_exact(stride).enumerate() {
+        let src = row(y);
+        for (chunk, g) in g_row.chunks_exact(LANES).enumerate() {
+            for (t, lanes) in lanes.iter_mut().enumerate() {
+                let s = &src[chunk * LANES + j + t..][..LANES];
+                for l in 0..LANES {
+                    lanes[l] = madd::<FMA>(g[l], s[l], lanes[l]);
+                }
+            }
+        }
+    }
+    for (sum, lanes) in sums.iter_mut().zip(&lanes) {
+        *sum += lanes.iter().sum::<f32>();
     }
 }
 
@@ -193,7 +244,7 @@ macro_rules! dispatch {
     };
 }
 
-dispatch!(correlate_one, correlate_image, (geom: &ConvGeom, padded: &[f32], weights: &[f32], acc: &mut [f32], out: &mut [f32]));
+dispatch!(correlate_one, correlate_image, (geom: &ConvGeom, padded: &[f32], weights: &[f32], out: &mut [f32]));
 dispatch!(grad_weight_one, grad_weight_image, (geom: &ConvGeom, padded: &[f32], grads: &[f32], sums: &mut [f32]));
 
 /// Correlation of every image of `x` (N×C×H×W) by `weights` (O×C×kh×kw) into `out`
@@ -207,11 +258,11 @@ pub fn correlate(geom: &ConvGeom, x: &[f32], weights: &[f32], out: &mut [f32]) {
         return;
     }
     out.par_chunks_mut(outputs * ho * wo).zip(x.par_chunks(image_len)).for_each(|(out, image)| {
-        let (mut padded, mut acc) = SCRATCH.take();
+        let (mut padded, grads) = SCRATCH.take();
         let padded_image = leading(&mut padded, geom.channels * rows * width);
         pad_image(geom, image, padded_image);
-        correlate_one(geom, padded_image, weights, leading(&mut acc, ho * padded_out_width(geom)), out);
-        SCRATCH.set((padded, acc));
+        correlate_one(geom, padded_image, weights, out);
+        SCRATCH.set((padded, grads));
     });
 }
 
@@ -269,7 +320,7 @@ pub fn grad_weight(geom: &ConvGeom, x: &[f32], g: View, out: &mut [f32]) {
             let padded_grads = leading(&mut grads, outputs * ho * stride);
             let image_grads = &g.data[image * outputs * ho * wo..][..outputs * ho * wo];
             for (dst, src) in padded_grads.chunks_exact_mut(stride).zip(image_grads.chunks_exact(wo)) {
-                dst[..wo].copy_from_slice(src);
+                copy_short(&mut dst[..wo], src);
                 dst[wo..].fill(0.0);
             }
             grad_weight_one(geom, padded_image, padded_grads, sums);
