@@ -33,7 +33,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>) -> R) -> R {
 /// from earlier use: every caller overwrites all of them. Resizing down and up again zero-filled
 /// the difference on every call where a larger convolution followed a smaller one (3% of a
 /// DC-GAN step in `memset`).
-fn leading(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn leading(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if scratch.len() < len {
         scratch.resize(len, 0.0);
     }

@@ -10,6 +10,7 @@
 //! tap, column tap) in increasing order, whatever the thread count; images run in parallel, and
 //! the weight gradient sums images in fixed ranges, added in order.
 
+use super::conv::leading;
 use super::im2col::ConvGeom;
 use super::par::copy_short;
 use super::View;
@@ -55,19 +56,10 @@ fn pad_image(geom: &ConvGeom, image: &[f32], padded: &mut [f32]) {
         bottom.fill(0.0);
         for (row, src) in middle.chunks_exact_mut(width).zip(src.chunks_exact(w)) {
             row[..pw].fill(0.0);
-            row[pw..pw + w].copy_from_slice(src);
+            copy_short(&mut row[pw..pw + w], src);
             row[pw + w..].fill(0.0);
         }
     }
-}
-
-/// Grows `scratch` (never shrinks it) and returns its first `len` values, which the caller
-/// overwrites.
-fn leading(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if scratch.len() < len {
-        scratch.resize(len, 0.0);
-    }
-    &mut scratch[..len]
 }
 
 /// `acc + a·b`, fused when the caller runs with FMA.
