@@ -195,6 +195,7 @@ enum Isa {
     Portable,
 }
 
+/// The best of [`Isa`] this CPU runs (the standard library caches the detection).
 fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
