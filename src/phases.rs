@@ -24,13 +24,10 @@ pub struct PhaseInfo {
 }
 
 impl PhaseInfo {
-    /// The iterations at which the set of counted losses changes: 0 and each later `start_iter`,
-    /// in increasing order.
-    pub fn stage_starts(&self) -> Vec<u64> {
-        let mut starts: Vec<u64> = std::iter::once(0).chain(self.losses.iter().map(|l| l.start_iter)).collect();
-        starts.sort_unstable();
-        starts.dedup();
-        starts
+    /// The first iteration of the stage that contains `iteration`: the latest `start_iter` not
+    /// after it, or 0. Within a stage the same losses count.
+    pub fn stage_start(&self, iteration: u64) -> u64 {
+        self.losses.iter().map(|l| l.start_iter).filter(|&s| s <= iteration).max().unwrap_or(0)
     }
 
     /// The phase as it trains at `iteration`: the losses that have not started yet weigh 0 (they

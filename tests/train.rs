@@ -84,7 +84,7 @@ fn train_loss_start_iter_weighs_zero_until_then() {
     // KL warm-up: the KL term counts from iteration 3 on.
     let ce = "blob: \"cross_entropy_loss\"";
     let warm = vae_with_losses(&[ce, "blob: \"klloss\" weight: 0.01 start_iter: 3"]);
-    assert_eq!(warm.phases[0].stage_starts(), [0, 3]);
+    assert_eq!([0, 2, 3, 9].map(|i| warm.phases[0].stage_start(i)), [0, 0, 3, 3]);
     assert_eq!(warm.phases[0].at_iteration(2).losses[1].weight, 0.0);
     assert_eq!(warm.phases[0].at_iteration(3).losses[1].weight, 0.01);
     let straight = tempfile::tempdir().unwrap();

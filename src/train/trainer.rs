@@ -136,26 +136,35 @@ pub struct RunSummary {
     pub held_out: Vec<(String, f64)>,
 }
 
-/// One phase's compiled training programs, one per stage: a loss with a `start_iter` weighs 0
-/// before it ([`PhaseInfo::at_iteration`]), so a phase has a stage from 0 and one from each later
-/// start.
+/// One phase's compiled training program for its current stage: a loss with a `start_iter`
+/// weighs 0 before it ([`PhaseInfo::at_iteration`]), so the program is rebuilt when a stage
+/// starts, and only the current stage's program exists.
 struct PhaseRun<P> {
-    /// The stages not yet passed, earliest first: the iteration each starts at, the phase as it
-    /// trains then, and its program.
-    stages: Vec<(u64, PhaseInfo, P)>,
+    /// The first iteration of the stage the program trains ([`PhaseInfo::stage_start`]).
+    stage: u64,
+    /// The phase as it trains in that stage.
+    active: PhaseInfo,
+    program: P,
     /// Images per step, when the phase reads data.
     batch: Option<usize>,
 }
 
-impl<P> PhaseRun<P> {
-    /// The stage that trains `iteration` (iterations only increase), dropping those before it.
-    fn stage_at(&mut self, iteration: u64) -> (&PhaseInfo, &mut P) {
-        while self.stages.len() > 1 && self.stages[1].0 <= iteration {
-            self.stages.remove(0);
-        }
-        let (_, info, program) = &mut self.stages[0];
-        (info, program)
+/// The program of phase `info` for the stage that contains `iteration`, profiled when `profile`.
+fn phase_run<B: Backend>(
+    backend: &mut B,
+    (train, passes): (&Graph, &[&str]),
+    info: &PhaseInfo,
+    iteration: u64,
+    profile: bool,
+) -> Result<PhaseRun<B::Program>, ExecError> {
+    let stage = info.stage_start(iteration);
+    let active = info.at_iteration(stage);
+    let mut program = backend.program(crate::training_plan(train, &active, passes))?;
+    if profile {
+        B::enable_profile(&mut program);
     }
+    let batch = batch_size(B::plan(&program));
+    Ok(PhaseRun { stage, active, program, batch })
 }
 
 /// Refills the feeds a phase program reads, keeping their storage: a data batch when it has an
@@ -234,21 +243,15 @@ fn train_on<B: Backend>(
     let seed = opts.seed.unwrap_or(solver.random_seed);
     let train_graph = build_phase(compiled, NetPhase::Train)?;
     let test_graph = build_phase(compiled, NetPhase::Test)?;
-    let mut phases: Vec<PhaseRun<B::Program>> = Vec::new();
-    for info in &compiled.phases {
-        let mut stages = Vec::new();
-        for start in info.stage_starts() {
-            let stage = info.at_iteration(start);
-            let program = backend.program(crate::training_plan(&train_graph, &stage, &compiled.passes))?;
-            stages.push((start, stage, program));
-        }
-        let batch = batch_size(B::plan(&stages[0].2));
-        phases.push(PhaseRun { stages, batch });
-    }
-    if std::env::var_os("GRAPHC_PROFILE").is_some() {
-        phases.iter_mut().flat_map(|p| &mut p.stages).for_each(|(_, _, program)| B::enable_profile(program));
-    }
-    let plans: Vec<&Plan> = phases.iter().flat_map(|p| &p.stages).map(|(_, _, program)| B::plan(program)).collect();
+    let profile = std::env::var_os("GRAPHC_PROFILE").is_some();
+    let train_inputs = (&train_graph, &compiled.passes[..]);
+    let mut phases: Vec<PhaseRun<B::Program>> = compiled
+        .phases
+        .iter()
+        .map(|info| phase_run(backend, train_inputs, info, 0, profile))
+        .collect::<Result<_, _>>()?;
+    // Every stage of a phase has the same state: the stages differ only in loss weights.
+    let plans: Vec<&Plan> = phases.iter().map(|p| B::plan(&p.program)).collect();
     let shapes = state_shapes(&train_graph, &test_graph, &plans);
     let data_dir = resolve_source(&opts.data);
     let train_data = load_split(&data_dir, Split::Train)?;
@@ -265,8 +268,7 @@ fn train_on<B: Backend>(
         (initial_state(&train_graph, &test_graph, &plans, seed), Position { seed, ..Position::default() })
     };
     let mut state = backend.upload(state)?;
-    let images_per_iteration: usize =
-        compiled.phases.iter().zip(&phases).map(|(info, p)| p.batch.unwrap_or(0) * info.steps).sum();
+    let images_per_iteration: usize = phases.iter().map(|p| p.batch.unwrap_or(0) * p.active.steps).sum();
     let total = total_iterations(solver.duration, opts, train_data.count, images_per_iteration);
     let cursor = Cursor { epoch: position.epoch, position: position.data_position };
     let mut batches = Batches::new(train_data, seed, cursor);
@@ -285,9 +287,12 @@ fn train_on<B: Backend>(
     while position.iteration < total {
         let iteration = position.iteration;
         let mut logged: Vec<(String, Vec<(String, f32)>)> = Vec::new();
-        for phase in &mut phases {
-            let batch = phase.batch.unwrap_or(0);
-            let (info, program) = phase.stage_at(iteration);
+        for (phase, info) in phases.iter_mut().zip(&compiled.phases) {
+            if info.stage_start(iteration) != phase.stage {
+                *phase = phase_run(backend, train_inputs, info, iteration, profile)?;
+            }
+            let PhaseRun { active: info, program, batch, .. } = phase;
+            let batch = batch.unwrap_or(0);
             let mut last = Vec::new();
             for k in 0..info.steps {
                 let step = iteration * info.steps as u64 + k as u64 + 1;
@@ -343,7 +348,7 @@ fn train_on<B: Backend>(
         }
     }
     progress.finish();
-    log_profile(phases.iter().flat_map(|p| &p.stages).filter_map(|(_, _, program)| B::profile(program)), log);
+    log_profile(phases.iter().filter_map(|p| B::profile(&p.program)), log);
     let held_out =
         backend.with_host(&mut state, |host| held_out_losses(&train_graph, &compiled.phases, host, &data_dir, seed))?;
     for (phase, value) in &held_out {
