@@ -1,8 +1,9 @@
 //! The micro-kernels: each computes one MR×NR tile of C from an A panel (packed, MR values per
 //! k, or MR rows read in place) and a packed B panel (NR values per k), one fused multiply-add
-//! chain per output element in increasing k. Three builds of the same schedule, chosen at run time: AVX-512 (12×32, 24 zmm
-//! accumulators), AVX2+FMA (6×16, 12 ymm accumulators) and a portable one (4×16, plain arrays
-//! the compiler vectorizes for baseline x86-64 or any other target).
+//! chain per output element in increasing k. Three builds of the same schedule, chosen at run
+//! time: AVX-512 (12×32, 24 zmm accumulators), AVX2+FMA (6×16, 12 ymm accumulators) and a
+//! portable one (4×16, plain arrays the compiler vectorizes for baseline x86-64 or any other
+//! target).
 //!
 //! The portable kernel multiplies and adds separately: without FMA hardware `mul_add` is a
 //! library call.
