@@ -146,11 +146,17 @@ fn update_targets(net: &NetDef, g: &Graph, target: &Spanned<String>) -> Result<V
     if let Some(layer) = g.layers.iter().find(|l| l.path == name) {
         return Ok(layer.params.clone());
     }
+    // A layer of a sub-network's definition (`q_network/q_fc1`), named as its parameters are.
+    let declared: Vec<String> = g.params.iter().filter(|p| param_layer(&p.name) == Some(name)).map(|p| p.name.clone()).collect();
+    if !declared.is_empty() {
+        return Ok(declared);
+    }
     let candidates = net
         .subnets
         .iter()
         .map(|s| s.name.value.as_str())
         .chain(g.layers.iter().map(|l| l.path.as_str()))
+        .chain(g.params.iter().filter_map(|p| param_layer(&p.name)))
         .chain(g.params.iter().map(|p| p.name.as_str()));
     Err(Diagnostic::new(
         format!("`update` names \"{name}\", which is no sub-network, layer or parameter"),
@@ -158,6 +164,11 @@ fn update_targets(net: &NetDef, g: &Graph, target: &Spanned<String>) -> Result<V
         "unknown",
     )
     .suggest(name, candidates))
+}
+
+/// The layer part of a generated parameter name (`q_network/q_fc1` of `q_network/q_fc1.weight`).
+fn param_layer(param: &str) -> Option<&str> {
+    param.rsplit_once('.').map(|(layer, _)| layer)
 }
 
 /// `root` and every sub-network it applies, directly or not.

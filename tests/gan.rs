@@ -51,6 +51,28 @@ fn gan_phases_update_only_their_parameters() {
 }
 
 #[test]
+fn update_names_a_sub_network_layer_by_its_definition_path() {
+    // The Q head alone, without the trunk that `update: "q_network"` would bring along.
+    let text = file("graphs/infogan.g").replacen(
+        "    update: \"generator\"\n",
+        "    update: \"generator\"\n    update: \"q_network/q_fc1\"\n    update: \"q_network/q_fc2\"\n",
+        1,
+    );
+    let c = compiled_text("infogan_q_head.g", &text, 2);
+    let generator = c.phases.iter().find(|p| p.name == "generator").unwrap();
+    let q_head: Vec<&String> = generator.params.iter().filter(|p| p.starts_with("q_network/")).collect();
+    assert_eq!(
+        q_head,
+        ["q_network/q_fc1.weight", "q_network/q_fc1.bias", "q_network/q_fc2.weight", "q_network/q_fc2.bias"]
+    );
+    assert!(!generator.params.iter().any(|p| p.starts_with("trunk/")), "{:?}", generator.params);
+    // A misspelt layer is still a located error, with the definition path among the suggestions.
+    let src = SourceFile::new("typo.g", &text.replacen("q_network/q_fc2", "q_network/q_fc9", 1));
+    let message = compile(&src, &CompileOptions::default()).err().expect("an unknown layer is an error").render(&src);
+    assert!(message.contains("did you mean \"q_network/q_fc1\""), "{message}");
+}
+
+#[test]
 fn gan_runs_k_discriminator_steps_per_generator_step() {
     let text = file("graphs/dcgan.g").replacen("steps: 1", "steps: 3", 1);
     let c = compiled_text("dcgan_k3.g", &text, 4);
