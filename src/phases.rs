@@ -147,7 +147,8 @@ fn update_targets(net: &NetDef, g: &Graph, target: &Spanned<String>) -> Result<V
         return Ok(layer.params.clone());
     }
     // A layer of a sub-network's definition (`q_network/q_fc1`), named as its parameters are.
-    let declared: Vec<String> = g.params.iter().filter(|p| param_layer(&p.name) == Some(name)).map(|p| p.name.clone()).collect();
+    let declared: Vec<String> =
+        g.params.iter().filter(|p| param_layer(&p.name) == Some(name)).map(|p| p.name.clone()).collect();
     if !declared.is_empty() {
         return Ok(declared);
     }

@@ -92,6 +92,28 @@ fn strided_and_transposed_operands() {
 }
 
 #[test]
+fn a_read_in_place_gives_the_bits_of_a_packed() {
+    // A with contiguous rows (padded to a wider stride) is read in place by the kernels when the
+    // product is narrow; the same A stored transposed is packed. Both give the same bits.
+    for (m, n, k) in [(29, 45, 70), (64, 196, 600), (13, 256, 257), (7, 1, 3)] {
+        let a_padded = values(m * (k + 3), 13);
+        let a_rows = Mat { data: &a_padded, row_stride: k + 3, col_stride: 1 };
+        let a_t: Vec<f32> = (0..k * m).map(|i| a_padded[(i % m) * (k + 3) + i / m]).collect();
+        let a_packed = Mat::row_major(&a_t, m).t();
+        let b_data = values(k * n, 14);
+        let b = Mat::row_major(&b_data, n);
+        for isa in Isa::supported() {
+            let (mut in_place, mut packed) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+            sgemm_with(isa, m, n, k, a_rows, b, &mut in_place, false);
+            sgemm_with(isa, m, n, k, a_packed, b, &mut packed, false);
+            check(m, n, k, &a_rows, &b, &[], &in_place, false, isa.name());
+            let same = in_place.iter().zip(&packed).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{}: {m}×{k}·{k}×{n}", isa.name());
+        }
+    }
+}
+
+#[test]
 fn a_transposed_b_goes_through_c_transposed_bit_for_bit() {
     // x·Wᵀ with W stored n×k (a fully connected layer's forward pass, m < n): computed as
     // Cᵀ = W·xᵀ with W read in place; the same bits as the direct product of a copy of Wᵀ.

@@ -6,7 +6,7 @@
 //! are bit-identical for any thread count.
 
 use super::direct_conv::{self, MAX_NARROW};
-use super::gemm::{sgemm, Mat};
+use super::gemm::{sgemm, transpose, Mat};
 use super::im2col::ConvGeom;
 use super::par::copy_short;
 use super::View;
@@ -17,6 +17,8 @@ thread_local! {
     /// Each thread's scratch matrices (unfolded inputs, regrouped images, products), taken for
     /// the length of one group's work and put back, so that a step allocates nothing once run.
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// A transposed convolution's weights as an (O·kh·kw)×C matrix.
+    static TRANSPOSED_WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The weight gradient's partial sums, one per image range.
     static PARTIAL_SUMS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -151,7 +153,12 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
         return;
     }
     let group = group_size(n, spatial);
-    let weights = Mat::row_major(w.data, rows).t();
+    // Wᵀ, transposed once per call: each group's product (at most a few hundred columns) then
+    // reads its rows in place, where reading w as stored would pack all of it for every group.
+    let mut transposed = TRANSPOSED_WEIGHTS.take();
+    let w_t = leading(&mut transposed, rows * c);
+    transpose(w.data, c, rows, w_t);
+    let weights = Mat::row_major(w_t, c);
     out.par_chunks_mut(group * geom.image_len()).zip(x.data.par_chunks(group * c * spatial)).for_each(|(out, x)| {
         with_scratch(|inputs, cols| {
             let ld = x.len() / c;
@@ -164,6 +171,7 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
             }
         })
     });
+    TRANSPOSED_WEIGHTS.set(transposed);
 }
 
 /// The weight gradient of a convolution from its input x (N×C×H×W) and output gradient g

@@ -101,7 +101,7 @@ fn transpose_columns(x: Mat, ks: Range<usize>, first: usize, live: usize, width:
 
 /// `dst` (cols×rows, row-major) = the transpose of `src` (rows×cols, row-major), by 8×8 blocks
 /// where the CPU has AVX.
-pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose needs {rows}×{cols} values");
     let mut r0 = 0;
     #[cfg(target_arch = "x86_64")]
