@@ -67,8 +67,9 @@ fn update_names_a_sub_network_layer_by_its_definition_path() {
     );
     assert!(!generator.params.iter().any(|p| p.starts_with("trunk/")), "{:?}", generator.params);
     // A misspelt layer is still a located error, with the definition path among the suggestions.
-    let src = SourceFile::new("typo.g", &text.replacen("q_network/q_fc2", "q_network/q_fc9", 1));
-    let message = compile(&src, &CompileOptions::default()).err().expect("an unknown layer is an error").render(&src);
+    let src = SourceFile::new("typo.g", text.replacen("q_network/q_fc2", "q_network/q_fc9", 1));
+    let Err(diagnostic) = compile(&src, &CompileOptions::default()) else { panic!("an unknown layer is an error") };
+    let message = diagnostic.render(&src);
     assert!(message.contains("did you mean \"q_network/q_fc1\""), "{message}");
 }
 
