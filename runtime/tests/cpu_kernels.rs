@@ -306,6 +306,21 @@ fn upsample_repeats_pixels() {
 }
 
 #[test]
+fn upsample_matches_the_index_formula_across_planes_and_chunks() {
+    // Odd sizes and scale 3; then enough 14×14 planes for several chunks run in parallel.
+    for (shape, scale) in [([2, 3, 5, 7], 3), ([3, 40, 14, 14], 2)] {
+        let [n, c, h, w] = shape;
+        let x: Vec<f32> = (0..n * c * h * w).map(|i| i as f32).collect();
+        let (ho, wo) = (h * scale, w * scale);
+        let got = run(&Kernel::Upsample2d { scale }, &[(&x, &shape)], &[n, c, ho, wo]);
+        let want: Vec<f32> = (0..n * c * ho * wo)
+            .map(|i| x[(i / (ho * wo)) * h * w + (i / wo % ho / scale) * w + i % wo / scale])
+            .collect();
+        assert_eq!(got, want, "{shape:?} scale {scale}");
+    }
+}
+
+#[test]
 fn unary_ops_match_their_formulas() {
     let x = [-2.0f32, -0.5, 0.0, 0.3, 1.5];
     let pos = [0.1f32, 0.5, 1.0, 2.0, 3.5];

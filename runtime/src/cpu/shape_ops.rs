@@ -105,9 +105,24 @@ pub fn slice(x: View, axis: usize, start: usize, out: &mut [f32], out_shape: &[u
 
 /// Nearest-neighbour upsampling of N×C×H×W by `scale`: `out[n, c, y, x] = x[n, c, y/scale, x/scale]`.
 pub fn upsample2d(x: View, scale: usize, out: &mut [f32]) {
-    let &[n, c, h, w] = x.shape else { panic!("upsample2d input must be 4-D, got {:?}", x.shape) };
-    // The output viewed as N×C×H×scale×W×scale, reading the input with stride 0 along the copies.
-    gather(x.data, &[n, c, h, scale, w, scale], &[c * h * w, h * w, w, 0, 1, 0], out);
+    let &[_, _, h, w] = x.shape else { panic!("upsample2d input must be 4-D, got {:?}", x.shape) };
+    let (wide, plane) = (w * scale, h * scale * w * scale);
+    if plane == 0 {
+        return;
+    }
+    // Whole planes per chunk: each input row is widened once into the first of its `scale` output
+    // rows, which the others copy (a strided gather moved `scale` values per step: 3% of DC-GAN).
+    let planes_per_chunk = (ELEMENT_CHUNK / plane).max(1);
+    for_each_chunk(out, planes_per_chunk * plane, |chunk_index, chunk| {
+        for (p, out_plane) in chunk.chunks_mut(plane).enumerate() {
+            let src = &x.data[(chunk_index * planes_per_chunk + p) * h * w..][..h * w];
+            for (rows, src_row) in out_plane.chunks_mut(wide * scale).zip(src.chunks(w)) {
+                let (first, copies) = rows.split_at_mut(wide);
+                first.chunks_mut(scale).zip(src_row).for_each(|(o, v)| o.fill(*v));
+                copies.chunks_mut(wide).for_each(|copy| copy.copy_from_slice(first));
+            }
+        }
+    });
 }
 
 /// Concatenation of `inputs` along `axis`.
