@@ -1,5 +1,6 @@
 //! Sample grids: a batch of images tiled into one PNG, as the book's sample figures.
 
+use rayon::prelude::*;
 use std::io::BufWriter;
 use std::path::Path;
 
@@ -35,4 +36,34 @@ pub fn write_grid(path: &Path, images: &[u8], shape: [usize; 4], columns: usize)
 /// Maps a generated value back to a pixel by inverting the data transform `(p − mean)·scale`.
 pub fn to_pixel(value: f32, scale: f32, mean: f32) -> u8 {
     (value / scale + mean).round().clamp(0.0, 255.0) as u8
+}
+
+/// Pixels converted per parallel task by [`to_pixels`].
+const PIXEL_CHUNK: usize = 1 << 14;
+
+/// [`to_pixel`] of every value, in parallel chunks (on one thread this was 6% of the VAE's
+/// generation time).
+pub fn to_pixels(values: &[f32], scale: f32, mean: f32) -> Vec<u8> {
+    let mut pixels = vec![0; values.len()];
+    pixels
+        .par_chunks_mut(PIXEL_CHUNK)
+        .zip(values.par_chunks(PIXEL_CHUNK))
+        .for_each(|(pixels, values)| pixels.iter_mut().zip(values).for_each(|(p, v)| *p = to_pixel(*v, scale, mean)));
+    pixels
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn to_pixels_converts_every_value_across_chunks() {
+        // Values in [-0.1, 1.1] under the transform p/255: clamped at both ends, rounded between.
+        let values: Vec<f32> = (0..3 * super::PIXEL_CHUNK + 5).map(|i| (i % 1201) as f32 / 1000.0 - 0.1).collect();
+        let pixels = super::to_pixels(&values, 1.0 / 255.0, 0.0);
+        assert_eq!(pixels.len(), values.len());
+        for (i, (p, v)) in pixels.iter().zip(&values).enumerate() {
+            assert_eq!(*p, super::to_pixel(*v, 1.0 / 255.0, 0.0), "value {i}: {v}");
+        }
+        // -0.1 and 1.1 clamp; 0.6 is pixel 153.
+        assert_eq!((pixels[0], pixels[1200], pixels[700]), (0, 255, 153));
+    }
 }

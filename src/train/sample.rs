@@ -73,8 +73,7 @@ impl Generator {
         self.program.run(state, feeds, noise)?;
         let shape = self.program.plan().shape(self.image);
         let shape = [shape[0], shape[1], shape[2], shape[3]];
-        let pixels =
-            self.program.value(state, self.image).iter().map(|v| grid::to_pixel(*v, self.scale, self.mean)).collect();
+        let pixels = grid::to_pixels(self.program.value(state, self.image), self.scale, self.mean);
         Ok((pixels, shape))
     }
 
