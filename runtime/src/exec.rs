@@ -154,16 +154,21 @@ impl CpuProgram {
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
         self.check(state, feeds)?;
-        if !grouped {
-            (0..self.plan.steps.len()).for_each(|index| self.execute_step(index, state, feeds, noise));
-            return Ok(());
-        }
-        for unit in 0..self.schedule.len() {
-            match &self.schedule[unit] {
-                Unit::Step(index) => self.execute_step(*index, state, feeds, noise),
-                Unit::Group(_) => self.execute_group(unit, state, feeds),
+        // On a worker of the pool, so that each parallel kernel is split among the workers
+        // directly: called from outside the pool, every one of them was handed over to it and
+        // waited for (two thread switches per kernel).
+        rayon::scope(|_| {
+            if !grouped {
+                (0..self.plan.steps.len()).for_each(|index| self.execute_step(index, state, feeds, noise));
+                return;
             }
-        }
+            for unit in 0..self.schedule.len() {
+                match &self.schedule[unit] {
+                    Unit::Step(index) => self.execute_step(*index, state, feeds, noise),
+                    Unit::Group(_) => self.execute_group(unit, state, feeds),
+                }
+            }
+        });
         Ok(())
     }
 
