@@ -50,14 +50,15 @@ fn every_step_computes_what_the_cpu_backend_computes() {
     for file in MODELS {
         let (plans, params) = phases(file, 8);
         for (what, plan, _) in plans {
-            // Without slot sharing, so that every step's output can be read after the run.
+            // Without slot sharing, and in the plan's order on the CPU, so that every step's
+            // output can be read after the run.
             let mut unplanned = plan;
             unplanned.memory = None;
             let mut cpu = CpuProgram::new(unplanned.clone());
             let mut state = State::default();
             init::fill_state(&mut state, &params, &[cpu.plan()], 5);
             let feeds = init::synthetic_feeds(cpu.plan());
-            cpu.compute(&state, &feeds, &noise).unwrap();
+            cpu.compute_in_plan_order(&state, &feeds, &noise).unwrap();
             let mut program = gpu.program(unplanned.clone()).unwrap();
             let device_state = gpu.upload(&state).unwrap();
             gpu.compute(&mut program, &device_state, &feeds, &noise).unwrap();

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::cpu::fused::{fused_group, GroupInput};
+use crate::cpu::fused::{fused_group, GroupInput, GroupOutput};
 use crate::cpu::{execute, NoiseKey, View};
 use crate::{BufId, BufferRole, Kernel, Plan, Step};
 use smallvec::SmallVec;
@@ -66,8 +66,10 @@ pub struct CpuProgram {
 enum Unit {
     /// One step.
     Step(usize),
-    /// Fused steps of one size, evaluated chunk by chunk together (in this order).
-    Group(SmallVec<[usize; 8]>),
+    /// Fused steps of one size, evaluated chunk by chunk together (in this order), and for each
+    /// whether only later members read its output, which is then kept per chunk
+    /// ([`GroupOutput::Chunk`]).
+    Group(SmallVec<[usize; 8]>, SmallVec<[bool; 8]>),
 }
 
 /// Fused steps grouped at most (the outputs a group task holds at once).
@@ -124,18 +126,35 @@ impl CpuProgram {
         feeds: &HashMap<&str, Vec<f32>>,
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
-        self.compute_as(false, state, feeds, noise)?;
+        self.compute_in_plan_order(state, feeds, noise)?;
         self.commit(state);
         Ok(())
     }
 
-    /// How many steps run in groups of fused steps evaluated together.
-    pub fn grouped_steps(&self) -> usize {
-        self.schedule.iter().map(|u| if let Unit::Group(g) = u { g.len() } else { 0 }).sum()
+    /// [`Self::compute`] with the plan's steps one by one in the plan's order: every step's output
+    /// can be read afterwards, including those a group keeps per chunk only.
+    pub fn compute_in_plan_order(
+        &mut self,
+        state: &State,
+        feeds: &HashMap<&str, Vec<f32>>,
+        noise: &NoiseKey,
+    ) -> Result<(), ExecError> {
+        self.compute_as(false, state, feeds, noise)
     }
 
-    /// Runs every step, leaving the state as it was: the outputs can be read (and checked)
-    /// before [`Self::commit`] writes the updates back.
+    /// How many steps run in groups of fused steps evaluated together.
+    pub fn grouped_steps(&self) -> usize {
+        self.schedule.iter().map(|u| if let Unit::Group(g, _) = u { g.len() } else { 0 }).sum()
+    }
+
+    /// How many grouped steps keep their output per chunk only ([`GroupOutput::Chunk`]).
+    pub fn chunk_only_steps(&self) -> usize {
+        let flags = self.schedule.iter().flat_map(|u| if let Unit::Group(_, only) = u { &only[..] } else { &[] });
+        flags.filter(|&&only| only).count()
+    }
+
+    /// Runs every step, leaving the state as it was: the plan's outputs can be read (and
+    /// checked) before [`Self::commit`] writes the updates back.
     pub fn compute(
         &mut self,
         state: &State,
@@ -165,7 +184,7 @@ impl CpuProgram {
             for unit in 0..self.schedule.len() {
                 match &self.schedule[unit] {
                     Unit::Step(index) => self.execute_step(*index, state, feeds, noise),
-                    Unit::Group(_) => self.execute_group(unit, state, feeds),
+                    Unit::Group(..) => self.execute_group(unit, state, feeds),
                 }
             }
         });
@@ -230,11 +249,17 @@ impl CpuProgram {
     /// Runs the fused steps of group `unit` together.
     fn execute_group(&mut self, unit: usize, state: &State, feeds: &HashMap<&str, Vec<f32>>) {
         let CpuProgram { plan, storage, home, schedule, profile } = self;
-        let Unit::Group(members) = &schedule[unit] else { unreachable!("execute_group runs groups") };
+        let Unit::Group(members, chunk_only) = &schedule[unit] else { unreachable!("execute_group runs groups") };
         let started = profile.as_ref().map(|_| std::time::Instant::now());
         let numel = plan.buffers[plan.steps[members[0]].output.0 as usize].numel();
-        let mut outs: SmallVec<[Vec<f32>; MAX_GROUP]> =
-            members.iter().map(|&m| std::mem::take(&mut storage[home[plan.steps[m].output.0 as usize]])).collect();
+        let mut outs: SmallVec<[Vec<f32>; MAX_GROUP]> = members
+            .iter()
+            .zip(chunk_only)
+            .map(|(&m, &only)| match only {
+                true => Vec::new(),
+                false => std::mem::take(&mut storage[home[plan.steps[m].output.0 as usize]]),
+            })
+            .collect();
         {
             let storage = &*storage;
             let inputs: SmallVec<[SmallVec<[GroupInput; 8]>; MAX_GROUP]> = members
@@ -259,16 +284,24 @@ impl CpuProgram {
                     other => unreachable!("a group holds fused steps, not {other:?}"),
                 })
                 .collect();
-            let mut out_slices: SmallVec<[&mut [f32]; MAX_GROUP]> = outs.iter_mut().map(|o| &mut o[..numel]).collect();
-            fused_group(&exprs, &mut out_slices);
+            let mut out_slices: SmallVec<[GroupOutput; MAX_GROUP]> = outs
+                .iter_mut()
+                .zip(chunk_only)
+                .map(|(o, &only)| if only { GroupOutput::Chunk } else { GroupOutput::Buffer(&mut o[..numel]) })
+                .collect();
+            fused_group(&exprs, &mut out_slices, numel);
         }
-        for (&m, out) in members.iter().zip(outs) {
-            storage[home[plan.steps[m].output.0 as usize]] = out;
+        for ((&m, out), &only) in members.iter().zip(outs).zip(chunk_only) {
+            if !only {
+                storage[home[plan.steps[m].output.0 as usize]] = out;
+            }
         }
         record(profile, started, || format!("fused group of {}", members.len()));
     }
 
-    /// The values of buffer `id` after the last run (a temp, or a state or feed read by it).
+    /// The values of buffer `id` after the last run (a temp, or a state or feed read by it). A temp
+    /// that only its group's later members read is not kept by [`Self::compute`] (see
+    /// [`Self::compute_in_plan_order`]); the plan's outputs always are.
     pub fn value<'a>(&'a self, state: &'a State, id: BufId) -> &'a [f32] {
         match &self.plan.buffers[id.0 as usize].role {
             BufferRole::State(name) => state.values.get(name).map_or(&[][..], Vec::as_slice),
@@ -342,13 +375,23 @@ fn schedule(plan: &Plan, home: &[usize]) -> Vec<Unit> {
         if group.len() >= 2 && group_is_safe(plan, home, &group, &moved) {
             i = group.last().expect("the group has a member") + 1;
             units.extend(moved.into_iter().map(Unit::Step));
-            units.push(Unit::Group(group));
+            let chunk_only = group.iter().map(|&g| read_only_within(plan, &group, plan.steps[g].output)).collect();
+            units.push(Unit::Group(group, chunk_only));
         } else {
             units.push(Unit::Step(i));
             i += 1;
         }
     }
     units
+}
+
+/// Whether `buffer`, the output of a member of `group`, is read by the group's members only: by no
+/// other step, no write-back and not by the caller (an output of the plan).
+fn read_only_within(plan: &Plan, group: &[usize], buffer: BufId) -> bool {
+    let outside = plan.steps.iter().enumerate().filter(|(s, _)| !group.contains(s));
+    outside.into_iter().all(|(_, step)| !step.inputs.contains(&buffer))
+        && plan.writebacks.iter().all(|(source, _)| *source != buffer)
+        && plan.outputs.iter().all(|(_, output)| *output != buffer)
 }
 
 /// Whether running `moved`, then `group` chunk by chunk, computes what the plan's order does.

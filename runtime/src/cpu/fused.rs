@@ -30,19 +30,36 @@ pub enum GroupInput<'a> {
     Member(usize),
 }
 
-/// Evaluates several fused expressions of one size together, chunk by chunk: member k writes
+/// Where a member of a [`fused_group`] writes its output.
+#[derive(Debug)]
+pub enum GroupOutput<'a> {
+    /// Into this buffer of the group's size.
+    Buffer(&'a mut [f32]),
+    /// Only into a chunk-sized scratch: only later members read it (a weight's decayed gradient,
+    /// read by Adam's moments), so it never travels to memory.
+    Chunk,
+}
+
+thread_local! {
+    /// Each thread's chunk-sized scratch for [`GroupOutput::Chunk`] members.
+    static CHUNK_OUTPUTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Evaluates several fused expressions of `n` elements together, chunk by chunk: member k writes
 /// `outs[k]` and may read earlier members' outputs, whose chunk is then still in cache. Each
 /// element is computed exactly as [`fused`] computes it, member after member, so the results
 /// are the same bits; what changes is memory traffic (Adam's moment and parameter updates read
 /// the gradient and the new moments once from memory instead of three times).
 ///
 /// # Panics
-/// If the outputs differ in length, or a member reads a later member or itself.
-pub fn fused_group(members: &[(&FusedExpr, &[GroupInput])], outs: &mut [&mut [f32]]) {
-    let n = outs.first().map_or(0, |o| o.len());
-    assert!(outs.iter().all(|o| o.len() == n) && members.len() == outs.len(), "a fused group's outputs share one size");
+/// If a buffer output is not `n` long, or a member reads a later member or itself.
+pub fn fused_group(members: &[(&FusedExpr, &[GroupInput])], outs: &mut [GroupOutput], n: usize) {
+    assert_eq!(members.len(), outs.len(), "a fused group has an output per member");
     for (k, (expr, inputs)) in members.iter().enumerate() {
         assert!(!expr.instrs.is_empty() && inputs.len() == expr.inputs, "member {k} is a well-formed expression");
+        if let GroupOutput::Buffer(out) = &outs[k] {
+            assert_eq!(out.len(), n, "member {k}'s output holds the group's {n} elements");
+        }
         for input in inputs.iter() {
             match input {
                 GroupInput::Member(j) => assert!(*j < k, "member {k} reads member {j}, not an earlier one"),
@@ -50,27 +67,45 @@ pub fn fused_group(members: &[(&FusedExpr, &[GroupInput])], outs: &mut [&mut [f3
             }
         }
     }
-    let pointers: smallvec::SmallVec<[SharedOut; 8]> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
+    let pointers: smallvec::SmallVec<[Option<SharedOut>; 8]> = outs
+        .iter_mut()
+        .map(|o| match o {
+            GroupOutput::Buffer(out) => Some(SharedOut(out.as_mut_ptr())),
+            GroupOutput::Chunk => None,
+        })
+        .collect();
+    let chunk_members = pointers.iter().filter(|p| p.is_none()).count();
     let chunk = |c: usize| {
         let range = c * ELEMENT_CHUNK..n.min((c + 1) * ELEMENT_CHUNK);
-        // SAFETY: the outputs are distinct buffers of n values (each a separate `&mut`); this task
-        // is the only one that touches chunk c of each, and they outlive the tasks.
-        let mut chunks: smallvec::SmallVec<[&mut [f32]; 8]> = pointers
-            .iter()
-            .map(|p| unsafe { std::slice::from_raw_parts_mut(p.0.add(range.start), range.len()) })
-            .collect();
-        for (k, (expr, inputs)) in members.iter().enumerate() {
-            let (done, rest) = chunks.split_at_mut(k);
-            let views: smallvec::SmallVec<[View; 8]> = inputs
+        let mut scratch = CHUNK_OUTPUTS.take();
+        if scratch.len() < chunk_members * ELEMENT_CHUNK {
+            scratch.resize(chunk_members * ELEMENT_CHUNK, 0.0);
+        }
+        {
+            let mut rows = scratch.chunks_mut(ELEMENT_CHUNK);
+            // SAFETY: the buffer outputs are distinct buffers of n values (each a separate `&mut`);
+            // this task is the only one that touches chunk c of each, and they outlive the tasks.
+            let mut chunks: smallvec::SmallVec<[&mut [f32]; 8]> = pointers
                 .iter()
-                .map(|input| match *input {
-                    GroupInput::Data(data) if data.len() == 1 => View { data, shape: &[] },
-                    GroupInput::Data(data) => View { data: &data[range.clone()], shape: &[] },
-                    GroupInput::Member(j) => View { data: &*done[j], shape: &[] },
+                .map(|p| match p {
+                    Some(p) => unsafe { std::slice::from_raw_parts_mut(p.0.add(range.start), range.len()) },
+                    None => &mut rows.next().expect("a scratch row per chunk member")[..range.len()],
                 })
                 .collect();
-            eval_range(expr, &views, 0, rest[0]);
+            for (k, (expr, inputs)) in members.iter().enumerate() {
+                let (done, rest) = chunks.split_at_mut(k);
+                let views: smallvec::SmallVec<[View; 8]> = inputs
+                    .iter()
+                    .map(|input| match *input {
+                        GroupInput::Data(data) if data.len() == 1 => View { data, shape: &[] },
+                        GroupInput::Data(data) => View { data: &data[range.clone()], shape: &[] },
+                        GroupInput::Member(j) => View { data: &*done[j], shape: &[] },
+                    })
+                    .collect();
+                eval_range(expr, &views, 0, rest[0]);
+            }
         }
+        CHUNK_OUTPUTS.set(scratch);
     };
     let chunks = n.div_ceil(ELEMENT_CHUNK);
     if n >= super::par::PAR_MIN {
