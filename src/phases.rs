@@ -127,8 +127,8 @@ fn loss_term(g: &Graph, loss: &LossRef, phase: &str) -> Result<LossTerm> {
     Ok(LossTerm { blob: blob.value.clone(), node, weight: loss.weight, start_iter: loss.start_iter })
 }
 
-/// The parameters an `update` entry names: a sub-network (with those it applies), a layer, or a
-/// parameter.
+/// The parameters an `update` entry names: a sub-network (with those it applies), a parameter, a
+/// layer by its path, or a layer of a sub-network's definition (`q_network/q_fc1`).
 fn update_targets(net: &NetDef, g: &Graph, target: &Spanned<String>) -> Result<Vec<String>> {
     let name = target.value.as_str();
     if net.subnet(name).is_some() {

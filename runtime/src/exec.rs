@@ -388,8 +388,8 @@ fn schedule(plan: &Plan, home: &[usize]) -> Vec<Unit> {
 /// Whether `buffer`, the output of a member of `group`, is read by the group's members only: by no
 /// other step, no write-back and not by the caller (an output of the plan).
 fn read_only_within(plan: &Plan, group: &[usize], buffer: BufId) -> bool {
-    let outside = plan.steps.iter().enumerate().filter(|(s, _)| !group.contains(s));
-    outside.into_iter().all(|(_, step)| !step.inputs.contains(&buffer))
+    let mut outside = plan.steps.iter().enumerate().filter(|(s, _)| !group.contains(s));
+    outside.all(|(_, step)| !step.inputs.contains(&buffer))
         && plan.writebacks.iter().all(|(source, _)| *source != buffer)
         && plan.outputs.iter().all(|(_, output)| *output != buffer)
 }
