@@ -121,9 +121,18 @@ fn conv2d_by_hand() {
 #[test]
 fn conv2d_matches_a_naive_loop() {
     // Small outputs group several images into one product; larger ones take one image each.
-    for (n, c, o, h, w, k, s, p) in
-        [(2, 3, 4, 7, 6, 3, 1, 1), (3, 2, 5, 9, 9, 4, 2, 1), (1, 1, 2, 5, 5, 5, 1, 2), (10, 2, 3, 16, 16, 3, 1, 1)]
-    {
+    // Output rows wider than a GEMM panel (37 columns) split across panels; no padding reads
+    // the image as it lies.
+    for (n, c, o, h, w, k, s, p) in [
+        (2, 3, 4, 7, 6, 3, 1, 1),
+        (3, 2, 5, 9, 9, 4, 2, 1),
+        (1, 1, 2, 5, 5, 5, 1, 2),
+        (10, 2, 3, 16, 16, 3, 1, 1),
+        (2, 3, 8, 40, 37, 3, 1, 1),
+        (5, 5, 16, 7, 7, 4, 2, 1),
+        (2, 4, 12, 14, 14, 5, 1, 2),
+        (3, 2, 6, 9, 8, 3, 1, 0),
+    ] {
         let (xs, ws) = ([n, c, h, w], [o, c, k, k]);
         let (x, wt) = (random(xs.iter().product(), 3), random(ws.iter().product(), 4));
         let (want, out_shape) = conv_reference(&x, xs, &wt, ws, s, p);

@@ -3,7 +3,8 @@
 //! operands, accumulation; a transposed B computed through Cᵀ bit for bit as directly; and
 //! bit-identical results for any thread count.
 
-use graphc_runtime::cpu::gemm::{sgemm, sgemm_with, Isa, Mat};
+use graphc_runtime::cpu::gemm::{sgemm, sgemm_packing, sgemm_with, Isa, Mat, PackB};
+use std::ops::Range;
 
 /// Deterministic values in [-1, 1).
 fn values(len: usize, salt: u64) -> Vec<f32> {
@@ -109,6 +110,42 @@ fn a_read_in_place_gives_the_bits_of_a_packed() {
             check(m, n, k, &a_rows, &b, &[], &in_place, false, isa.name());
             let same = in_place.iter().zip(&packed).all(|(x, y)| x.to_bits() == y.to_bits());
             assert!(same, "{}: {m}×{k}·{k}×{n}", isa.name());
+        }
+    }
+}
+
+/// A row-major B that packs its own blocks, leaving NaN in the lanes past the block's last
+/// column (which the kernels must never store).
+struct SelfPacking<'a>(Mat<'a>);
+
+impl PackB for SelfPacking<'_> {
+    fn pack(&self, ks: Range<usize>, cols: Range<usize>, width: usize, dst: &mut [f32]) {
+        let panels = cols.len().div_ceil(width);
+        dst[..panels * width * ks.len()].fill(f32::NAN);
+        for (row, p) in ks.clone().enumerate() {
+            for (w, q) in cols.clone().enumerate() {
+                dst[(w / width * ks.len() + row) * width + w % width] = at(&self.0, p, q);
+            }
+        }
+    }
+}
+
+#[test]
+fn b_packing_itself_gives_the_bits_of_b_packed() {
+    // A B that packs its own blocks (a convolution's unfolded image) gives the bits of the same
+    // B packed by the product: A read in place (narrow) or packed, one k slice or several, one
+    // task or many, accumulating or not.
+    for (m, n, k) in [(29, 45, 70), (64, 196, 600), (128, 1000, 300), (7, 1, 3), (12, 33, 257)] {
+        let (a_data, b_data) = (values(m * k, 15), values(k * n, 16));
+        let (a, b) = (Mat::row_major(&a_data, k), Mat::row_major(&b_data, n));
+        for accumulate in [false, true] {
+            let start = values(m * n, 17);
+            let (mut direct, mut self_packed) = (start.clone(), start.clone());
+            sgemm(m, n, k, a, b, &mut direct, accumulate);
+            sgemm_packing(m, n, k, a, &SelfPacking(b), &mut self_packed, accumulate);
+            check(m, n, k, &a, &b, &start, &self_packed, accumulate, "self-packing B");
+            let same = direct.iter().zip(&self_packed).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{m}×{k}·{k}×{n}, accumulate {accumulate}");
         }
     }
 }

@@ -6,12 +6,14 @@
 //! Instead each output plane is accumulated tap by tap: for every input channel and kernel tap,
 //! the plane gains the weight times the input plane shifted by the tap, read from a zero-padded
 //! copy of the image whose rows are padded to whole vector-width chunks, so that the inner loop
-//! has no edge cases and vectorizes. Every output is one multiply-add chain over (channel, row
-//! tap, column tap) in increasing order, whatever the thread count; images run in parallel, and
-//! the weight gradient sums images in fixed ranges, added in order.
+//! has no edge cases and works on whole vectors ([`super::lanes`]). Every output is one
+//! multiply-add chain over (channel, row tap, column tap) in increasing order, whatever the
+//! thread count; images run in parallel, and the weight gradient sums images in fixed ranges,
+//! added in order.
 
 use super::conv::leading;
 use super::im2col::ConvGeom;
+use super::lanes::{lanes, Lanes, LANES};
 use super::par::copy_short;
 use super::View;
 use rayon::prelude::*;
@@ -19,8 +21,6 @@ use rayon::prelude::*;
 /// The most output channels of a convolution (input channels of a transposed one) that the
 /// direct kernels take.
 pub const MAX_NARROW: usize = 4;
-/// The chunk width output rows are padded to: one AVX-512 vector.
-const LANES: usize = 16;
 /// The most partial weight gradients summed at the end of [`grad_weight`].
 const MAX_PARTIALS: usize = 8;
 
@@ -44,55 +44,33 @@ fn padded_plane(geom: &ConvGeom) -> (usize, usize) {
     (geom.input[0] + 2 * geom.pad[0], padded_out_width(geom) + geom.kernel[1] - 1)
 }
 
-/// Copies `image` (channels×H×W) into `padded` (channels×rows×width, see [`padded_plane`]),
-/// writing every element: zeros around the image.
-fn pad_image(geom: &ConvGeom, image: &[f32], padded: &mut [f32]) {
-    let ([h, w], [ph, pw]) = (geom.input, geom.pad);
-    let (rows, width) = padded_plane(geom);
-    for (plane, src) in padded.chunks_exact_mut(rows * width).zip(image.chunks_exact(h * w)) {
-        let (top, rest) = plane.split_at_mut(ph * width);
-        top.fill(0.0);
-        let (middle, bottom) = rest.split_at_mut(h * width);
-        bottom.fill(0.0);
-        for (row, src) in middle.chunks_exact_mut(width).zip(src.chunks_exact(w)) {
-            row[..pw].fill(0.0);
-            copy_short(&mut row[pw..pw + w], src);
-            row[pw + w..].fill(0.0);
-        }
-    }
-}
-
-/// `acc + a·b`, fused when the caller runs with FMA.
-#[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, acc)
-    } else {
-        acc + a * b
-    }
-}
-
 /// Output rows (of one chunk) a correlation keeps in registers at once, and kernel columns a
 /// weight gradient accumulates at once: enough independent multiply-add chains to hide their
 /// latency.
 const BLOCK: usize = 4;
 
 /// One image of a correlation: `out` (O planes of the output size) gets
-/// Σ_c Σ_i Σ_j w[o, c, i, j]·x[c, y − pad + i, x − pad + j] from `padded` (the image after
-/// [`pad_image`]), [`BLOCK`] rows of one chunk at a time.
+/// Σ_c Σ_i Σ_j w[o, c, i, j]·x[c, y − pad + i, x − pad + j] from `padded` (the image padded by
+/// [`ConvGeom::pad_into`] to [`padded_plane`]'s rows), [`BLOCK`] rows of one chunk at a time.
+///
+/// # Safety
+/// The CPU runs `V`'s instructions.
 #[inline(always)]
-fn correlate_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], weights: &[f32], out: &mut [f32]) {
+unsafe fn correlate_image<V: Lanes>(geom: &ConvGeom, padded: &[f32], weights: &[f32], out: &mut [f32]) {
     let [ho, wo] = geom.output;
     let taps = geom.channels * geom.kernel[0] * geom.kernel[1];
     let chunks = padded_out_width(geom) / LANES;
     for (plane, w_o) in out.chunks_exact_mut(ho * wo).zip(weights.chunks_exact(taps)) {
         let full = ho - ho % BLOCK;
         for chunk in 0..chunks {
-            for y in (0..full).step_by(BLOCK) {
-                correlate_rows::<FMA, BLOCK>(geom, padded, w_o, (y, chunk), plane);
-            }
-            for y in full..ho {
-                correlate_rows::<FMA, 1>(geom, padded, w_o, (y, chunk), plane);
+            // SAFETY: the CPU runs V's instructions (this function's contract).
+            unsafe {
+                for y in (0..full).step_by(BLOCK) {
+                    correlate_rows::<V, BLOCK>(geom, padded, w_o, (y, chunk), plane);
+                }
+                for y in full..ho {
+                    correlate_rows::<V, 1>(geom, padded, w_o, (y, chunk), plane);
+                }
             }
         }
     }
@@ -100,8 +78,11 @@ fn correlate_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], weights: &[
 
 /// Output rows `y..y + R` of `plane`, columns of chunk `chunk`: each value a chain over the
 /// channels, kernel rows and kernel columns in order, in registers.
+///
+/// # Safety
+/// The CPU runs `V`'s instructions.
 #[inline(always)]
-fn correlate_rows<const FMA: bool, const R: usize>(
+unsafe fn correlate_rows<V: Lanes, const R: usize>(
     geom: &ConvGeom,
     padded: &[f32],
     w_o: &[f32],
@@ -110,25 +91,29 @@ fn correlate_rows<const FMA: bool, const R: usize>(
 ) {
     let ([_, wo], [kh, kw]) = (geom.output, geom.kernel);
     let (rows, width) = padded_plane(geom);
-    let mut acc = [[0.0f32; LANES]; R];
+    // SAFETY: the CPU runs V's instructions (this function's contract).
+    let mut acc = [unsafe { V::zero() }; R];
     for (input, w_c) in padded.chunks_exact(rows * width).zip(w_o.chunks_exact(kh * kw)) {
         for (i, w_ci) in w_c.chunks_exact(kw).enumerate() {
             // The R input rows this kernel row reads, from the chunk's first column on.
             let src: [&[f32]; R] =
                 std::array::from_fn(|r| &input[(y + r + i) * width + chunk * LANES..][..LANES + kw - 1]);
             for (j, &w) in w_ci.iter().enumerate() {
+                // SAFETY: as above.
+                let w = unsafe { V::splat(w) };
                 for (acc, src) in acc.iter_mut().zip(&src) {
-                    let src = &src[j..j + LANES];
-                    for l in 0..LANES {
-                        acc[l] = madd::<FMA>(w, src[l], acc[l]);
-                    }
+                    // SAFETY: as above.
+                    *acc = unsafe { acc.madd(w, V::load(lanes(&src[j..]))) };
                 }
             }
         }
     }
     let (start, len) = (chunk * LANES, LANES.min(wo - chunk * LANES));
+    let mut values = [0.0; LANES];
     for (r, acc) in acc.iter().enumerate() {
-        copy_short(&mut plane[(y + r) * wo + start..][..len], &acc[..len]);
+        // SAFETY: as above.
+        unsafe { acc.store(&mut values) };
+        copy_short(&mut plane[(y + r) * wo + start..][..len], &values[..len]);
     }
 }
 
@@ -136,8 +121,11 @@ fn correlate_rows<const FMA: bool, const R: usize>(
 /// Σ_y Σ_x g[o, y, x]·x[c, y − pad + i, x − pad + j], with `grads` the output gradient's planes
 /// padded to whole chunks (zeros past the row end) and `padded` the image; [`BLOCK`] kernel
 /// columns at a time.
+///
+/// # Safety
+/// The CPU runs `V`'s instructions.
 #[inline(always)]
-fn grad_weight_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], grads: &[f32], sums: &mut [f32]) {
+unsafe fn grad_weight_image<V: Lanes>(geom: &ConvGeom, padded: &[f32], grads: &[f32], sums: &mut [f32]) {
     let ([ho, _], [kh, kw]) = (geom.output, geom.kernel);
     let (rows, width) = padded_plane(geom);
     let stride = padded_out_width(geom);
@@ -146,11 +134,14 @@ fn grad_weight_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], grads: &[
         for (input, sums_c) in padded.chunks_exact(rows * width).zip(sums_o.chunks_exact_mut(kh * kw)) {
             for (i, sums_ci) in sums_c.chunks_exact_mut(kw).enumerate() {
                 let rows_of = |y: usize| &input[(y + i) * width..][..width];
-                for j in (0..full).step_by(BLOCK) {
-                    grad_weight_taps::<FMA, BLOCK>(g_o, stride, rows_of, j, &mut sums_ci[j..j + BLOCK]);
-                }
-                for j in full..kw {
-                    grad_weight_taps::<FMA, 1>(g_o, stride, rows_of, j, &mut sums_ci[j..j + 1]);
+                // SAFETY: the CPU runs V's instructions (this function's contract).
+                unsafe {
+                    for j in (0..full).step_by(BLOCK) {
+                        grad_weight_taps::<V, BLOCK>(g_o, stride, rows_of, j, &mut sums_ci[j..j + BLOCK]);
+                    }
+                    for j in full..kw {
+                        grad_weight_taps::<V, 1>(g_o, stride, rows_of, j, &mut sums_ci[j..j + 1]);
+                    }
                 }
             }
         }
@@ -160,28 +151,35 @@ fn grad_weight_image<const FMA: bool>(geom: &ConvGeom, padded: &[f32], grads: &[
 /// Adds to `sums[t]` (kernel column j + t, t < T) the sum over the output gradient rows `g_o`
 /// (each `stride` long) of their products with the input row `row(y)` shifted by j + t: per tap
 /// one chain per lane over rows and chunks in order, then the lanes summed in order.
+///
+/// # Safety
+/// The CPU runs `V`'s instructions.
 #[inline(always)]
-fn grad_weight_taps<'a, const FMA: bool, const T: usize>(
+unsafe fn grad_weight_taps<'a, V: Lanes, const T: usize>(
     g_o: &[f32],
     stride: usize,
     row: impl Fn(usize) -> &'a [f32],
     j: usize,
     sums: &mut [f32],
 ) {
-    let mut lanes = [[0.0f32; LANES]; T];
+    // SAFETY: the CPU runs V's instructions (this function's contract).
+    let mut partial = [unsafe { V::zero() }; T];
     for (y, g_row) in g_o.chunks_exact(stride).enumerate() {
         let src = row(y);
         for (chunk, g) in g_row.chunks_exact(LANES).enumerate() {
-            for (t, lanes) in lanes.iter_mut().enumerate() {
-                let s = &src[chunk * LANES + j + t..][..LANES];
-                for l in 0..LANES {
-                    lanes[l] = madd::<FMA>(g[l], s[l], lanes[l]);
-                }
+            // SAFETY: as above.
+            let g = unsafe { V::load(lanes(g)) };
+            for (t, sums) in partial.iter_mut().enumerate() {
+                // SAFETY: as above.
+                *sums = unsafe { sums.madd(g, V::load(lanes(&src[chunk * LANES + j + t..]))) };
             }
         }
     }
-    for (sum, lanes) in sums.iter_mut().zip(&lanes) {
-        *sum += lanes.iter().sum::<f32>();
+    let mut values = [0.0; LANES];
+    for (sum, lanes) in sums.iter_mut().zip(&partial) {
+        // SAFETY: as above.
+        unsafe { lanes.store(&mut values) };
+        *sum += values.iter().sum::<f32>();
     }
 }
 
@@ -210,19 +208,22 @@ fn isa() -> Isa {
     Isa::Portable
 }
 
-/// Defines `$name`, which runs `$body::<FMA>` compiled for the best instruction set this CPU has.
+/// Defines `$name`, which runs `$body` on the best [`Lanes`] this CPU has, compiled for its
+/// instruction set.
 macro_rules! dispatch {
     ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,fma")]
             unsafe fn avx512($($arg: $ty),*) {
-                $body::<true>($($arg),*)
+                // SAFETY: compiled for, and called only on, CPUs with AVX-512F and FMA.
+                unsafe { $body::<super::lanes::Avx512>($($arg),*) }
             }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2($($arg: $ty),*) {
-                $body::<true>($($arg),*)
+                // SAFETY: compiled for, and called only on, CPUs with AVX2 and FMA.
+                unsafe { $body::<super::lanes::Avx2>($($arg),*) }
             }
             match isa() {
                 // SAFETY: `isa` detected AVX-512F and FMA on this CPU.
@@ -231,7 +232,8 @@ macro_rules! dispatch {
                 // SAFETY: `isa` detected AVX2 and FMA on this CPU.
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => unsafe { avx2($($arg),*) },
-                Isa::Portable => $body::<false>($($arg),*),
+                // SAFETY: the portable lanes are plain arrays.
+                Isa::Portable => unsafe { $body::<super::lanes::Portable>($($arg),*) },
             }
         }
     };
@@ -253,7 +255,7 @@ pub fn correlate(geom: &ConvGeom, x: &[f32], weights: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(outputs * ho * wo).zip(x.par_chunks(image_len)).for_each(|(out, image)| {
         let (mut padded, grads) = SCRATCH.take();
         let padded_image = leading(&mut padded, geom.channels * rows * width);
-        pad_image(geom, image, padded_image);
+        geom.pad_into(image, padded_image, width);
         correlate_one(geom, padded_image, weights, out);
         SCRATCH.set((padded, grads));
     });
@@ -309,7 +311,7 @@ pub fn grad_weight(geom: &ConvGeom, x: &[f32], g: View, out: &mut [f32]) {
         let (mut padded, mut grads) = SCRATCH.take();
         for image in range * per_range..n.min((range + 1) * per_range) {
             let padded_image = leading(&mut padded, geom.channels * rows * width);
-            pad_image(geom, &x[image * image_len..][..image_len], padded_image);
+            geom.pad_into(&x[image * image_len..][..image_len], padded_image, width);
             let padded_grads = leading(&mut grads, outputs * ho * stride);
             let image_grads = &g.data[image * outputs * ho * wo..][..outputs * ho * wo];
             for (dst, src) in padded_grads.chunks_exact_mut(stride).zip(image_grads.chunks_exact(wo)) {

@@ -1,8 +1,11 @@
 //! The lowering of a convolution to a matrix product. `im2col` unfolds one C×H×W image into a
 //! (C·kh·kw)×(Ho·Wo) matrix whose column p holds the receptive field of output position p (zeros
 //! where it overlaps the padding), so that the convolution is `W · cols`; `col2im` is its adjoint,
-//! adding each column back into the image.
+//! adding each column back into the image. [`Unfolded`] writes the unfolded matrix of zero-padded
+//! images straight into the GEMM's packed panels, one block at a time, so that it never exists in
+//! full: a 5×5 convolution's unfolded image is 25 times the image, too large for the caches.
 
+use super::gemm::PackB;
 use super::par::copy_short;
 use std::ops::Range;
 
@@ -89,6 +92,42 @@ impl ConvGeom {
         });
     }
 
+    /// Writes `image` into `padded` as C planes of H + 2·pad rows of `width` (at least
+    /// W + 2·pad) values: the image at row and column offset pad, zeros everywhere else.
+    pub fn pad_into(&self, image: &[f32], padded: &mut [f32], width: usize) {
+        let ([h, w], [ph, pw]) = (self.input, self.pad);
+        let rows = h + 2 * ph;
+        for (plane, source) in padded.chunks_exact_mut(rows * width).zip(image.chunks_exact(h * w)) {
+            let (top, rest) = plane.split_at_mut(ph * width);
+            top.fill(0.0);
+            let (middle, bottom) = rest.split_at_mut(h * width);
+            bottom.fill(0.0);
+            for (row, src) in middle.chunks_exact_mut(width).zip(source.chunks_exact(w)) {
+                row[..pw].fill(0.0);
+                copy_short(&mut row[pw..pw + w], src);
+                row[pw + w..].fill(0.0);
+            }
+        }
+    }
+
+    /// Row length of the padded images [`Unfolded`] reads: W + 2·pad.
+    pub fn padded_width(&self) -> usize {
+        self.input[1] + 2 * self.pad[1]
+    }
+
+    /// Values of one image padded to rows of [`ConvGeom::padded_width`].
+    pub fn padded_len(&self) -> usize {
+        self.channels * (self.input[0] + 2 * self.pad[0]) * self.padded_width()
+    }
+
+    /// For each row of the unfolded matrix (channel c, kernel tap (i, j)), where output position
+    /// (0, 0) reads the padded image: (c·(H + 2·pad) + i)·(W + 2·pad) + j.
+    pub fn tap_offsets(&self, offsets: &mut Vec<usize>) {
+        let (hp, wp, [kh, kw]) = (self.input[0] + 2 * self.pad[0], self.padded_width(), self.kernel);
+        offsets.clear();
+        offsets.extend((0..self.channels * kh).flat_map(|ci| (0..kw).map(move |j| (ci / kh * hp + ci % kh) * wp + j)));
+    }
+
     /// Adds the unfolded matrix `cols` (rows `ld` apart) back into `image`: the adjoint of
     /// [`ConvGeom::im2col`].
     pub fn col2im(&self, cols: &[f32], ld: usize, image: &mut [f32]) {
@@ -105,6 +144,54 @@ impl ConvGeom {
     }
 }
 
+/// The unfolded matrix of a group of images, side by side (column b·Ho·Wo + p is output
+/// position p of image b), as a GEMM operand that packs itself from the padded images.
+pub struct Unfolded<'a> {
+    /// The geometry of each image's convolution.
+    pub geom: &'a ConvGeom,
+    /// The group's images, each padded by [`ConvGeom::pad_into`] to rows of
+    /// [`ConvGeom::padded_width`], [`ConvGeom::padded_len`] values apart.
+    pub padded: &'a [f32],
+    /// [`ConvGeom::tap_offsets`].
+    pub offsets: &'a [usize],
+}
+
+impl PackB for Unfolded<'_> {
+    fn pack(&self, ks: Range<usize>, cols: Range<usize>, width: usize, dst: &mut [f32]) {
+        let ([ho, wo], [sh, sw]) = (self.geom.output, self.geom.stride);
+        let (wp, image_len) = (self.geom.padded_width(), self.geom.padded_len());
+        let (offsets, depth) = (&self.offsets[ks.clone()], ks.len());
+        // Column q is output (oy, ox) of image b; walked piece by piece, each piece within one
+        // output row and one panel, copied for every row of the block.
+        let spatial = ho * wo;
+        let (mut b, mut oy, mut ox) = (cols.start / spatial, cols.start % spatial / wo, cols.start % wo);
+        let mut q = cols.start;
+        while q < cols.end {
+            let (t, lane) = ((q - cols.start) / width, (q - cols.start) % width);
+            let len = (width - lane).min(wo - ox).min(cols.end - q);
+            let base = b * image_len + oy * sh * wp + ox * sw;
+            let panel = &mut dst[t * width * depth + lane..];
+            for (row, &offset) in offsets.iter().enumerate() {
+                let dst = &mut panel[row * width..][..len];
+                let src = &self.padded[base + offset..];
+                match sw {
+                    1 => copy_short(dst, &src[..len]),
+                    _ => dst.iter_mut().enumerate().for_each(|(u, d)| *d = src[u * sw]),
+                }
+            }
+            q += len;
+            ox += len;
+            if ox == wo {
+                ox = 0;
+                oy += 1;
+                if oy == ho {
+                    (oy, b) = (0, b + 1);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +204,41 @@ mod tests {
         assert_eq!(inside(4, 2, 1, 2, 5), 0..2);
         // A window entirely in the padding.
         assert_eq!(inside(2, 1, 3, 0, 1), 2..2);
+    }
+
+    #[test]
+    fn unfolded_blocks_match_im2col() {
+        // Two images side by side; blocks of rows from the middle of k and of columns from a
+        // whole panel inside the second image, strides 1 and 2, padding 0 and 2.
+        for (stride, pad) in [(1, 2), (2, 1), (1, 0)] {
+            let (input, kernel) = ([9, 11], [3, 4]);
+            let output = [0, 1].map(|a| (input[a] + 2 * pad - kernel[a]) / stride + 1);
+            let geom = ConvGeom { channels: 3, input, output, kernel, stride: [stride; 2], pad: [pad; 2] };
+            let images: Vec<f32> = (0..2 * geom.image_len()).map(|v| v as f32 + 1.0).collect();
+            let (rows, spatial) = (geom.col_rows(), geom.col_cols());
+            let mut cols = vec![f32::NAN; rows * 2 * spatial];
+            for (b, image) in images.chunks(geom.image_len()).enumerate() {
+                geom.im2col(image, &mut cols[b * spatial..], 2 * spatial);
+            }
+            let mut padded = vec![f32::NAN; 2 * geom.padded_len()];
+            for (image, padded) in images.chunks(geom.image_len()).zip(padded.chunks_mut(geom.padded_len())) {
+                geom.pad_into(image, padded, geom.padded_width());
+            }
+            let mut offsets = Vec::new();
+            geom.tap_offsets(&mut offsets);
+            let unfolded = Unfolded { geom: &geom, padded: &padded, offsets: &offsets };
+            let width = 8;
+            for (ks, q) in [(0..rows, 0..2 * spatial), (5..29, 16..2 * spatial - 3), (rows - 1..rows, 8..9)] {
+                let mut block = vec![f32::NAN; ks.len() * q.len().div_ceil(width) * width];
+                unfolded.pack(ks.clone(), q.clone(), width, &mut block);
+                for (row, p) in ks.clone().enumerate() {
+                    for (c, col) in q.clone().enumerate() {
+                        let got = block[(c / width * ks.len() + row) * width + c % width];
+                        assert_eq!(got, cols[p * 2 * spatial + col], "stride {stride}, pad {pad}: B({p}, {col})");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

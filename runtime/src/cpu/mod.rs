@@ -11,6 +11,7 @@ pub(crate) mod fused;
 pub mod gemm;
 mod im2col;
 mod labels;
+mod lanes;
 mod par;
 mod pool;
 mod reduce;

@@ -12,6 +12,9 @@
 //! [`IN_PLACE_MAX_COLS`] columns, one image's convolution) whose A has contiguous rows reads A in
 //! place too.
 //!
+//! A B that can pack itself more cheaply than a matrix it would first be written to (a
+//! convolution's unfolded image) packs its own blocks ([`PackB`], [`sgemm_packing`]).
+//!
 //! Every element of C is one fused multiply-add chain over k in increasing order, cut at the same
 //! multiples of [`KC`] whatever the blocking of m and n, so results are bit-identical for any
 //! thread count, any task split and either formulation.
@@ -25,6 +28,7 @@ pub(crate) use pack::transpose;
 use pack::{pack, AlignedScratch};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 /// Depth of one k slice: a 32-column B panel of this depth is 32 KiB, within L1.
@@ -81,6 +85,25 @@ impl<'a> Mat<'a> {
         let last = (rows - 1).checked_mul(self.row_stride).zip((cols - 1).checked_mul(self.col_stride));
         matches!(last, Some((r, c)) if r.checked_add(c).is_some_and(|i| i < self.data.len()))
     }
+}
+
+/// A B operand that packs its own blocks: a convolution's unfolded input, written straight into
+/// the panel layout from the image, so that the unfolded matrix never exists in full.
+pub trait PackB: Sync {
+    /// Writes B's rows `ks` and columns `cols` into `dst` as panels of `width` columns: panel t
+    /// (columns `cols.start + t·width` onwards) starts at `t·width·ks.len()` and holds, for each
+    /// k in `ks` in order, `width` values. Lanes past `cols.end` in the last panel may be left as
+    /// they are: the kernels compute those columns but never store them.
+    fn pack(&self, ks: Range<usize>, cols: Range<usize>, width: usize, dst: &mut [f32]);
+}
+
+/// Where the micro-kernels read B.
+#[derive(Clone, Copy)]
+enum BOperand<'a> {
+    /// A strided matrix, packed block by block.
+    Strided(Mat<'a>),
+    /// An operand that packs its own blocks.
+    Packer(&'a dyn PackB),
 }
 
 /// The micro-kernel families, best first.
@@ -159,17 +182,27 @@ pub fn sgemm_with(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mu
     if b.row_stride == 1 && a.col_stride == 1 && m < n {
         return transposed_product(isa, m, n, k, a, b, c, accumulate);
     }
-    let product = Product {
-        m,
-        n,
-        k,
-        a,
-        b,
-        c: SharedOut(c.as_mut_ptr()),
-        accumulate,
-        a_in_place: a.col_stride == 1 && n <= IN_PLACE_MAX_COLS,
-    };
-    product.run_on(isa);
+    Product::new(m, n, k, a, BOperand::Strided(b), c, accumulate).run_on(isa);
+}
+
+/// `c = a·b` (or `c += a·b`) as [`sgemm`] computes it, bit for bit, with the k×n `b` packing
+/// its own blocks.
+///
+/// # Panics
+/// If A's or C's storage is too small for the shape.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_packing(m: usize, n: usize, k: usize, a: Mat, b: &dyn PackB, c: &mut [f32], accumulate: bool) {
+    assert!(a.covers(m, k) && c.len() >= m * n, "sgemm operands too small for {m}×{k}·{k}×{n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    Product::new(m, n, k, a, BOperand::Packer(b), c, accumulate).run_on(Isa::best());
 }
 
 /// C = A·B when B's columns are contiguous (a transposed row-major matrix: x·Wᵀ), A's rows are,
@@ -185,12 +218,20 @@ fn transposed_product(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c:
         transpose(c, m, n, &mut scratch);
     }
     let c_t = SharedOut(scratch.as_mut_ptr());
-    Product { m: n, n: m, k, a: b.t(), b: a.t(), c: c_t, accumulate, a_in_place: true }.run_on(isa);
+    let b_t = BOperand::Strided(a.t());
+    Product { m: n, n: m, k, a: b.t(), b: b_t, c: c_t, accumulate, a_in_place: true }.run_on(isa);
     transpose(&scratch, n, m, c);
     TRANSPOSED.set(scratch);
 }
 
-impl Product<'_> {
+impl<'a> Product<'a> {
+    /// The product C (+)= A·B into `c`, with A read in place when it is narrow enough.
+    #[allow(clippy::too_many_arguments)]
+    fn new(m: usize, n: usize, k: usize, a: Mat<'a>, b: BOperand<'a>, c: &mut [f32], accumulate: bool) -> Self {
+        let a_in_place = a.col_stride == 1 && n <= IN_PLACE_MAX_COLS;
+        Product { m, n, k, a, b, c: SharedOut(c.as_mut_ptr()), accumulate, a_in_place }
+    }
+
     /// Runs the product on `isa`'s micro-kernels.
     fn run_on(self, isa: Isa) {
         match isa {
@@ -212,7 +253,7 @@ struct Product<'a> {
     n: usize,
     k: usize,
     a: Mat<'a>,
-    b: Mat<'a>,
+    b: BOperand<'a>,
     /// C's storage: tasks write disjoint blocks of it (see [`Product::run`]), and `sgemm_with`
     /// borrows C mutably until every task has finished.
     c: SharedOut,
@@ -286,7 +327,10 @@ impl Product<'_> {
             let depth = ks.len();
             let packed_a = a_scratch.slice(if self.a_in_place { 0 } else { row_panels * K::MR * depth });
             let packed_b = b_scratch.slice(col_panels * K::NR * depth);
-            pack(self.b, ks.clone(), cols.clone(), K::NR, packed_b);
+            match self.b {
+                BOperand::Strided(b) => pack(b, ks.clone(), cols.clone(), K::NR, packed_b),
+                BOperand::Packer(b) => b.pack(ks.clone(), cols.clone(), K::NR, packed_b),
+            }
             if !self.a_in_place {
                 pack(self.a.t(), ks.clone(), rows.clone(), K::MR, packed_a);
             }
