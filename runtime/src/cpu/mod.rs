@@ -7,7 +7,7 @@ mod conv;
 pub mod denormals;
 mod direct_conv;
 pub(crate) mod elementwise;
-pub(crate) mod fused;
+pub mod fused;
 pub mod gemm;
 mod im2col;
 mod labels;
