@@ -124,14 +124,14 @@ pub fn conv2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &
     let mut offsets = TAP_OFFSETS.take();
     geom.tap_offsets(&mut offsets);
     out.par_chunks_mut(group * o * spatial).zip(x.data.par_chunks(group * geom.image_len())).for_each(|(out, x)| {
-        with_scratch(|padded, product| {
+        with_scratch(|split, product| {
             let images = x.len() / geom.image_len();
-            let padded = leading(padded, images * geom.padded_len());
-            for (image, padded) in x.chunks(geom.image_len()).zip(padded.chunks_mut(geom.padded_len())) {
-                geom.pad_into(image, padded, geom.padded_width());
+            let split = leading(split, images * geom.split_len());
+            for (image, split) in x.chunks(geom.image_len()).zip(split.chunks_mut(geom.split_len())) {
+                geom.split_into(image, split);
             }
             // The group's images unfolded side by side, block by block into the GEMM's panels.
-            let cols = Unfolded { geom: &geom, padded, offsets: &offsets };
+            let cols = Unfolded { geom: &geom, split, offsets: &offsets };
             let ld = images * spatial;
             if images == 1 {
                 sgemm_packing(o, ld, rows, weights, &cols, out, false);

@@ -3,7 +3,9 @@
 //! where it overlaps the padding), so that the convolution is `W · cols`; `col2im` is its adjoint,
 //! adding each column back into the image. [`Unfolded`] writes the unfolded matrix of zero-padded
 //! images straight into the GEMM's packed panels, one block at a time, so that it never exists in
-//! full: a 5×5 convolution's unfolded image is 25 times the image, too large for the caches.
+//! full: a 5×5 convolution's unfolded image is 25 times the image, too large for the caches. Its
+//! images are split by column phase ([`ConvGeom::split_into`]), so that every piece it copies is
+//! contiguous, strided convolutions included.
 
 use super::gemm::PackB;
 use super::par::copy_short;
@@ -110,22 +112,52 @@ impl ConvGeom {
         }
     }
 
-    /// Row length of the padded images [`Unfolded`] reads: W + 2·pad.
-    pub fn padded_width(&self) -> usize {
-        self.input[1] + 2 * self.pad[1]
+    /// Values per padded column phase of a row of [`ConvGeom::split_into`]: ⌈(W + 2·pad) / stride⌉.
+    fn phase_len(&self) -> usize {
+        (self.input[1] + 2 * self.pad[1]).div_ceil(self.stride[1])
     }
 
-    /// Values of one image padded to rows of [`ConvGeom::padded_width`].
-    pub fn padded_len(&self) -> usize {
-        self.channels * (self.input[0] + 2 * self.pad[0]) * self.padded_width()
+    /// Values per row of [`ConvGeom::split_into`]: one phase per column stride.
+    fn split_row_len(&self) -> usize {
+        self.stride[1] * self.phase_len()
+    }
+
+    /// Values of one image written by [`ConvGeom::split_into`].
+    pub fn split_len(&self) -> usize {
+        self.channels * (self.input[0] + 2 * self.pad[0]) * self.split_row_len()
+    }
+
+    /// Writes `image` zero-padded into `split` with each row's columns split by phase: padded
+    /// column x of row y of channel c lies at ((c·(H + 2·pad) + y)·stride + x mod stride)·P
+    /// + x / stride (P = [`ConvGeom::phase_len`]), so that the columns one kernel tap reads at
+    /// consecutive outputs are contiguous whatever the stride.
+    pub fn split_into(&self, image: &[f32], split: &mut [f32]) {
+        let row_len = self.split_row_len();
+        if self.stride[1] == 1 {
+            return self.pad_into(image, split, row_len);
+        }
+        let ([h, w], [ph, pw], sw, phase_len) = (self.input, self.pad, self.stride[1], self.phase_len());
+        split.fill(0.0);
+        let rows = h + 2 * ph;
+        for (plane, source) in split.chunks_exact_mut(rows * row_len).zip(image.chunks_exact(h * w)) {
+            for (row, src) in plane[ph * row_len..].chunks_exact_mut(row_len).zip(source.chunks_exact(w)) {
+                for (x, &v) in (pw..).zip(src) {
+                    row[x % sw * phase_len + x / sw] = v;
+                }
+            }
+        }
     }
 
     /// For each row of the unfolded matrix (channel c, kernel tap (i, j)), where output position
-    /// (0, 0) reads the padded image: (c·(H + 2·pad) + i)·(W + 2·pad) + j.
+    /// (0, 0) reads the image written by [`ConvGeom::split_into`].
     pub fn tap_offsets(&self, offsets: &mut Vec<usize>) {
-        let (hp, wp, [kh, kw]) = (self.input[0] + 2 * self.pad[0], self.padded_width(), self.kernel);
+        let (hp, row_len, [kh, kw]) = (self.input[0] + 2 * self.pad[0], self.split_row_len(), self.kernel);
+        let (sw, phase_len) = (self.stride[1], self.phase_len());
         offsets.clear();
-        offsets.extend((0..self.channels * kh).flat_map(|ci| (0..kw).map(move |j| (ci / kh * hp + ci % kh) * wp + j)));
+        offsets.extend(
+            (0..self.channels * kh)
+                .flat_map(|ci| (0..kw).map(move |j| (ci / kh * hp + ci % kh) * row_len + j % sw * phase_len + j / sw)),
+        );
     }
 
     /// Adds the unfolded matrix `cols` (rows `ld` apart) back into `image`: the adjoint of
@@ -145,21 +177,22 @@ impl ConvGeom {
 }
 
 /// The unfolded matrix of a group of images, side by side (column b·Ho·Wo + p is output
-/// position p of image b), as a GEMM operand that packs itself from the padded images.
+/// position p of image b), as a GEMM operand that packs itself from the padded images, split by
+/// column phase.
 pub struct Unfolded<'a> {
     /// The geometry of each image's convolution.
     pub geom: &'a ConvGeom,
-    /// The group's images, each padded by [`ConvGeom::pad_into`] to rows of
-    /// [`ConvGeom::padded_width`], [`ConvGeom::padded_len`] values apart.
-    pub padded: &'a [f32],
+    /// The group's images, each written by [`ConvGeom::split_into`], [`ConvGeom::split_len`]
+    /// values apart.
+    pub split: &'a [f32],
     /// [`ConvGeom::tap_offsets`].
     pub offsets: &'a [usize],
 }
 
 impl PackB for Unfolded<'_> {
     fn pack(&self, ks: Range<usize>, cols: Range<usize>, width: usize, dst: &mut [f32]) {
-        let ([ho, wo], [sh, sw]) = (self.geom.output, self.geom.stride);
-        let (wp, image_len) = (self.geom.padded_width(), self.geom.padded_len());
+        let ([ho, wo], sh) = (self.geom.output, self.geom.stride[0]);
+        let (row_len, image_len) = (self.geom.split_row_len(), self.geom.split_len());
         let (offsets, depth) = (&self.offsets[ks.clone()], ks.len());
         // Column q is output (oy, ox) of image b; walked piece by piece, each piece within one
         // output row and one panel, copied for every row of the block.
@@ -169,15 +202,10 @@ impl PackB for Unfolded<'_> {
         while q < cols.end {
             let (t, lane) = ((q - cols.start) / width, (q - cols.start) % width);
             let len = (width - lane).min(wo - ox).min(cols.end - q);
-            let base = b * image_len + oy * sh * wp + ox * sw;
+            let base = b * image_len + oy * sh * row_len + ox;
             let panel = &mut dst[t * width * depth + lane..];
             for (row, &offset) in offsets.iter().enumerate() {
-                let dst = &mut panel[row * width..][..len];
-                let src = &self.padded[base + offset..];
-                match sw {
-                    1 => copy_short(dst, &src[..len]),
-                    _ => dst.iter_mut().enumerate().for_each(|(u, d)| *d = src[u * sw]),
-                }
+                copy_short(&mut panel[row * width..][..len], &self.split[base + offset..][..len]);
             }
             q += len;
             ox += len;
@@ -210,7 +238,7 @@ mod tests {
     fn unfolded_blocks_match_im2col() {
         // Two images side by side; blocks of rows from the middle of k and of columns from a
         // whole panel inside the second image, strides 1 and 2, padding 0 and 2.
-        for (stride, pad) in [(1, 2), (2, 1), (1, 0)] {
+        for (stride, pad) in [(1, 2), (2, 1), (1, 0), (3, 2)] {
             let (input, kernel) = ([9, 11], [3, 4]);
             let output = [0, 1].map(|a| (input[a] + 2 * pad - kernel[a]) / stride + 1);
             let geom = ConvGeom { channels: 3, input, output, kernel, stride: [stride; 2], pad: [pad; 2] };
@@ -220,13 +248,13 @@ mod tests {
             for (b, image) in images.chunks(geom.image_len()).enumerate() {
                 geom.im2col(image, &mut cols[b * spatial..], 2 * spatial);
             }
-            let mut padded = vec![f32::NAN; 2 * geom.padded_len()];
-            for (image, padded) in images.chunks(geom.image_len()).zip(padded.chunks_mut(geom.padded_len())) {
-                geom.pad_into(image, padded, geom.padded_width());
+            let mut split = vec![f32::NAN; 2 * geom.split_len()];
+            for (image, split) in images.chunks(geom.image_len()).zip(split.chunks_mut(geom.split_len())) {
+                geom.split_into(image, split);
             }
             let mut offsets = Vec::new();
             geom.tap_offsets(&mut offsets);
-            let unfolded = Unfolded { geom: &geom, padded: &padded, offsets: &offsets };
+            let unfolded = Unfolded { geom: &geom, split: &split, offsets: &offsets };
             let width = 8;
             for (ks, q) in [(0..rows, 0..2 * spatial), (5..29, 16..2 * spatial - 3), (rows - 1..rows, 8..9)] {
                 let mut block = vec![f32::NAN; ks.len() * q.len().div_ceil(width) * width];
