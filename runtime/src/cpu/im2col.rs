@@ -128,8 +128,8 @@ impl ConvGeom {
     }
 
     /// Writes `image` zero-padded into `split` with each row's columns split by phase: padded
-    /// column x of row y of channel c lies at ((c·(H + 2·pad) + y)·stride + x mod stride)·P
-    /// + x / stride (P = [`ConvGeom::phase_len`]), so that the columns one kernel tap reads at
+    /// column x of row y of channel c lies at ((c·(H + 2·pad) + y)·stride + x mod stride)·P plus
+    /// x / stride (P = [`ConvGeom::phase_len`]), so that the columns one kernel tap reads at
     /// consecutive outputs are contiguous whatever the stride.
     pub fn split_into(&self, image: &[f32], split: &mut [f32]) {
         let row_len = self.split_row_len();
