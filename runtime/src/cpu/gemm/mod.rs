@@ -170,13 +170,7 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], accumu
 pub fn sgemm_with(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], accumulate: bool) {
     assert!(a.covers(m, k) && b.covers(k, n) && c.len() >= m * n, "sgemm operands too small for {m}×{k}·{k}×{n}");
     assert!(isa.is_supported(), "this CPU does not support the {} GEMM kernels", isa.name());
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            c[..m * n].fill(0.0);
-        }
+    if finished_without_terms(m, n, k, c, accumulate) {
         return;
     }
     if b.row_stride == 1 && a.col_stride == 1 && m < n {
@@ -190,19 +184,20 @@ pub fn sgemm_with(isa: Isa, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mu
 ///
 /// # Panics
 /// If A's or C's storage is too small for the shape.
-#[allow(clippy::too_many_arguments)]
 pub fn sgemm_packing(m: usize, n: usize, k: usize, a: Mat, b: &dyn PackB, c: &mut [f32], accumulate: bool) {
     assert!(a.covers(m, k) && c.len() >= m * n, "sgemm operands too small for {m}×{k}·{k}×{n}");
-    if m == 0 || n == 0 {
-        return;
+    if !finished_without_terms(m, n, k, c, accumulate) {
+        Product::new(m, n, k, a, BOperand::Packer(b), c, accumulate).run_on(Isa::best());
     }
-    if k == 0 {
-        if !accumulate {
-            c[..m * n].fill(0.0);
-        }
-        return;
+}
+
+/// Completes a product that has no multiply-adds (C empty, or k = 0: C zeroed unless
+/// accumulating) and says whether it was one.
+fn finished_without_terms(m: usize, n: usize, k: usize, c: &mut [f32], accumulate: bool) -> bool {
+    if k == 0 && !accumulate {
+        c[..m * n].fill(0.0);
     }
-    Product::new(m, n, k, a, BOperand::Packer(b), c, accumulate).run_on(Isa::best());
+    m == 0 || n == 0 || k == 0
 }
 
 /// C = A·B when B's columns are contiguous (a transposed row-major matrix: x·Wᵀ), A's rows are,
