@@ -144,14 +144,17 @@ fn conv2d_matches_a_naive_loop() {
 #[test]
 fn conv_gradients_are_adjoints() {
     // (N, C, O, H, W, k, stride, pad): kernel 4 and 5, stride 2, pad 1, sizes that need
-    // output_pad 1 (8×10 with k 5, s 2, p 2; width 8 with k 3, s 2, p 1), odd sizes, and a batch
-    // that splits into many groups.
+    // output_pad 1 (8×10 with k 5, s 2, p 2; width 8 with k 3, s 2, p 1), odd sizes, a batch
+    // that splits into many groups, and products of several tiles whose weight gradient sums six
+    // image ranges (O 16 and 20: the unfolded product, computed transposed).
     let cases = [
         (2, 3, 2, 8, 8, 4, 2, 1),
         (1, 2, 3, 8, 10, 5, 2, 2),
         (3, 1, 2, 6, 5, 3, 1, 1),
         (2, 2, 2, 9, 8, 3, 2, 1),
         (10, 1, 2, 16, 16, 3, 1, 1),
+        (12, 5, 16, 9, 9, 3, 1, 1),
+        (4, 6, 20, 10, 10, 4, 2, 1),
     ];
     for (seed, (n, c, o, h, w, k, s, p)) in cases.into_iter().enumerate() {
         let (xs, ws) = ([n, c, h, w], [o, c, k, k]);

@@ -18,7 +18,8 @@ thread_local! {
     /// Each thread's scratch matrices (unfolded inputs, regrouped images, products), taken for
     /// the length of one group's work and put back, so that a step allocates nothing once run.
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-    /// A transposed convolution's weights as an (O·kh·kw)×C matrix.
+    /// A transposed convolution's weights as an (O·kh·kw)×C matrix, or a weight gradient's
+    /// transposed total.
     static TRANSPOSED_WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A forward convolution's [`ConvGeom::tap_offsets`].
     static TAP_OFFSETS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -182,8 +183,8 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
 }
 
 /// The weight gradient of a convolution from its input x (N×C×H×W) and output gradient g
-/// (N×O×Ho×Wo) into out (O×C×kh×kw). Images are split into at most [`MAX_PARTIALS`] contiguous
-/// ranges whose partial sums are added in order at the end.
+/// (N×O×Ho×Wo) into out (O×C×kh×kw), computed transposed ((C·kh·kw)×O). Images are split into
+/// at most [`MAX_PARTIALS`] contiguous ranges whose partial sums are added in order at the end.
 pub fn conv2d_grad_weight(attrs: &ConvAttrs, x: View, g: View, out: &mut [f32], out_shape: &[usize]) {
     let ([n, ..], [_, o, ho, wo], [_, _, kh, kw]) = (dims4(x.shape), dims4(g.shape), dims4(out_shape));
     let geom = geometry(attrs, x.shape, [kh, kw], [ho, wo]);
@@ -195,7 +196,6 @@ pub fn conv2d_grad_weight(attrs: &ConvAttrs, x: View, g: View, out: &mut [f32], 
     let groups = n.div_ceil(group);
     let per_range = groups.div_ceil(MAX_PARTIALS.min(groups).max(1)) * group;
     let len = o * rows;
-    out.fill(0.0);
     if len == 0 {
         return;
     }
@@ -214,12 +214,22 @@ pub fn conv2d_grad_weight(attrs: &ConvAttrs, x: View, g: View, out: &mut [f32], 
                     geom.im2col(image, &mut cols[b * spatial..], ld);
                 }
                 let grads = group_matrix(&g.data[first * o * spatial..][..count * o * spatial], o, spatial, scratch);
-                sgemm(o, rows, ld, Mat::row_major(grads, ld), Mat::row_major(cols, ld).t(), sum, i > 0);
+                // dWᵀ = cols · gradsᵀ: the unfolded images are read in place as A (at most 256
+                // output channels make a narrow product), and only the small gradients are
+                // packed, where dW = grads · colsᵀ transposed all of cols into panels. Each
+                // element is the same multiply-add chain either way.
+                sgemm(rows, o, ld, Mat::row_major(cols, ld), Mat::row_major(grads, ld).t(), sum, i > 0);
             }
         })
     });
+    // The ranges' sums in order, from zero, then transposed into dW.
+    let mut total = TRANSPOSED_WEIGHTS.take();
+    let total_t = leading(&mut total, len);
+    total_t.fill(0.0);
     for p in partials[..ranges * len].chunks(len) {
-        out.iter_mut().zip(p).for_each(|(o, p)| *o += p);
+        total_t.iter_mut().zip(p).for_each(|(t, p)| *t += p);
     }
+    transpose(total_t, rows, o, out);
+    TRANSPOSED_WEIGHTS.set(total);
     PARTIAL_SUMS.set(partials);
 }
