@@ -1,10 +1,11 @@
 //! Convolutions as matrix products. The batch is processed in small groups of images: a group's
 //! images are unfolded side by side and multiplied at once, and groups run in parallel. The
 //! forward product packs its unfolded operand block by block straight from the zero-padded
-//! images ([`Unfolded`]); the weight gradient unfolds them first ([`ConvGeom::im2col`]). Groups of at least [`TARGET_COLS`] columns measured fastest at batch 128 on two
-//! threads: each group's unfolded matrix stays in cache, while unfolding the whole batch into one
-//! large product ran at about half the speed. Group sizes depend only on the shapes, so results
-//! are bit-identical for any thread count.
+//! images ([`Unfolded`]); the weight gradient unfolds them first ([`ConvGeom::im2col`]). Groups
+//! of at least [`TARGET_COLS`] columns measured fastest at batch 128 on two threads: each
+//! group's unfolded matrix stays in cache, while unfolding the whole batch into one large
+//! product ran at about half the speed. Group sizes depend only on the shapes, so results are
+//! bit-identical for any thread count.
 
 use super::direct_conv::{self, MAX_NARROW};
 use super::gemm::{sgemm, sgemm_packing, transpose, Mat};
@@ -15,8 +16,9 @@ use crate::ops::ConvAttrs;
 use rayon::prelude::*;
 
 thread_local! {
-    /// Each thread's scratch matrices (unfolded inputs, regrouped images, products), taken for
-    /// the length of one group's work and put back, so that a step allocates nothing once run.
+    /// Each thread's scratch matrices (unfolded or split inputs, regrouped images, products),
+    /// taken for the length of one group's work and put back, so that a step allocates nothing
+    /// once run.
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
     /// A transposed convolution's weights as an (O·kh·kw)×C matrix, or a weight gradient's
     /// transposed total.

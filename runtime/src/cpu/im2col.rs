@@ -112,7 +112,8 @@ impl ConvGeom {
         }
     }
 
-    /// Values per padded column phase of a row of [`ConvGeom::split_into`]: ⌈(W + 2·pad) / stride⌉.
+    /// Values per padded column phase of a row of [`ConvGeom::split_into`]:
+    /// ⌈(W + 2·pad) / stride⌉.
     fn phase_len(&self) -> usize {
         (self.input[1] + 2 * self.pad[1]).div_ceil(self.stride[1])
     }
