@@ -129,10 +129,15 @@ pub fn conv2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &
     out.par_chunks_mut(group * o * spatial).zip(x.data.par_chunks(group * geom.image_len())).for_each(|(out, x)| {
         with_scratch(|split, product| {
             let images = x.len() / geom.image_len();
-            let split = leading(split, images * geom.split_len());
-            for (image, split) in x.chunks(geom.image_len()).zip(split.chunks_mut(geom.split_len())) {
-                geom.split_into(image, split);
-            }
+            let split: &[f32] = if geom.split_is_image() {
+                x
+            } else {
+                let split = leading(split, images * geom.split_len());
+                for (image, split) in x.chunks(geom.image_len()).zip(split.chunks_mut(geom.split_len())) {
+                    geom.split_into(image, split);
+                }
+                split
+            };
             // The group's images unfolded side by side, block by block into the GEMM's panels.
             let cols = Unfolded { geom: &geom, split, offsets: &offsets };
             let ld = images * spatial;

@@ -128,6 +128,12 @@ impl ConvGeom {
         self.channels * (self.input[0] + 2 * self.pad[0]) * self.split_row_len()
     }
 
+    /// Whether [`ConvGeom::split_into`] would copy the image as it is (no padding, column stride
+    /// 1), so that the image can be read in its place.
+    pub fn split_is_image(&self) -> bool {
+        self.pad == [0, 0] && self.stride[1] == 1
+    }
+
     /// Writes `image` zero-padded into `split` with each row's columns split by phase: padded
     /// column x of row y of channel c lies at ((c·(H + 2·pad) + y)·stride + x mod stride)·P plus
     /// x / stride (P = [`ConvGeom::phase_len`]), so that the columns one kernel tap reads at
@@ -238,8 +244,9 @@ mod tests {
     #[test]
     fn unfolded_blocks_match_im2col() {
         // Two images side by side; blocks of rows from the middle of k and of columns from a
-        // whole panel inside the second image, strides 1 and 2, padding 0 and 2.
-        for (stride, pad) in [(1, 2), (2, 1), (1, 0), (3, 2)] {
+        // whole panel inside the second image, strides 1 to 3, padding 0 to 2; without padding at
+        // stride 1 the split layout is the image itself.
+        for (stride, pad) in [(1, 2), (2, 1), (1, 0), (3, 2), (2, 0)] {
             let (input, kernel) = ([9, 11], [3, 4]);
             let output = [0, 1].map(|a| (input[a] + 2 * pad - kernel[a]) / stride + 1);
             let geom = ConvGeom { channels: 3, input, output, kernel, stride: [stride; 2], pad: [pad; 2] };
@@ -253,6 +260,7 @@ mod tests {
             for (image, split) in images.chunks(geom.image_len()).zip(split.chunks_mut(geom.split_len())) {
                 geom.split_into(image, split);
             }
+            assert_eq!(geom.split_is_image(), split == images, "stride {stride}, pad {pad}");
             let mut offsets = Vec::new();
             geom.tap_offsets(&mut offsets);
             let unfolded = Unfolded { geom: &geom, split: &split, offsets: &offsets };
