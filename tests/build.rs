@@ -2,7 +2,7 @@
 //! sharing, sub-networks, phases and the batch override.
 
 use graphc::error::SourceFile;
-use graphc::ir::{Graph, Op, UnaryOp};
+use graphc::ir::{Distribution, Graph, Op, UnaryOp, F32};
 use graphc::schema::NetPhase;
 use graphc::{compile, CompileOptions, PhaseSelect};
 
@@ -113,6 +113,33 @@ fn build_phase_rules_select_layers_and_batch_norm_statistics() {
     };
     assert!(!reads_running_mean(&train));
     assert!(reads_running_mean(&test));
+}
+
+#[test]
+fn build_random_affine_warps_in_training_and_passes_through_in_testing() {
+    let text = r#"layer { name: "x" type: "DummyData" top: "x"
+          dummy_data_param { shape { dim: 5 dim: 1 dim: 6 dim: 6 } data_filler { type: "gaussian" std: 1 } } }
+        layer { name: "w" type: "RandomAffine" bottom: "x" top: "w"
+          random_affine_param { rotation: 12 scale: 0.2 translation: 1.5 } }"#;
+    let train = build(text);
+    let warp = train.blob("w").unwrap();
+    let Op::Warp2d(attrs) = train.node(warp).op.clone() else { panic!("{:?}", train.node(warp).op) };
+    assert_eq!((attrs.rotation.get(), attrs.scale.get(), attrs.translation.get()), (12.0, 0.2, 1.5));
+    // One row of four unit draws per image, resampled every step.
+    let draws = train.inputs(warp)[1];
+    let unit = Distribution::Uniform { min: F32::new(-1.0), max: F32::new(1.0) };
+    assert!(matches!(train.node(draws).op, Op::Sample { dist, ref shape, .. } if dist == unit && shape == &[5, 4]));
+    let test = build_with(
+        text,
+        CompileOptions {
+            phase: PhaseSelect::Net(NetPhase::Test),
+            batch_size: None,
+            train: false,
+            opt_level: 2,
+            passes: None,
+        },
+    );
+    assert_eq!(test.blob("w"), test.blob("x"));
 }
 
 #[test]

@@ -23,9 +23,11 @@ use graphc_runtime::cuda::lowering::{lower, Arg, Base, DeviceOp, Gemm, Generated
 use graphc_runtime::cuda::{hand_written, signatures};
 use graphc_runtime::exec::{CpuProgram, State};
 use graphc_runtime::fused::{FusedExpr, ScalarInstr};
+use graphc_runtime::ops::{WarpAttrs, F32};
 use graphc_runtime::{BufferRole, Plan};
 
-const MODELS: &[&str] = &["graphs/vae.g", "graphs/vae_2d.g", "graphs/dcgan.g", "graphs/infogan.g", "graphs/lenet.g"];
+const MODELS: &[&str] =
+    &["graphs/vae.g", "graphs/vae_2d.g", "graphs/dcgan.g", "graphs/infogan.g", "graphs/lenet.g"];
 
 /// Every phase's training plan of `file` at batch `batch`, with its parameters.
 fn training_plans(file: &str, batch: usize) -> Vec<(String, Plan, Vec<graphc::ir::ParamInfo>)> {
@@ -122,6 +124,10 @@ impl Args<'_> {
     }
     fn int(&mut self) -> i32 {
         let Arg::I32(v) = self.next() else { panic!("expected an int") };
+        v
+    }
+    fn float(&mut self) -> f32 {
+        let Arg::F32(v) = self.next() else { panic!("expected a float") };
         v
     }
     fn view(&mut self) -> graphc_runtime::cuda::launch::View {
@@ -225,6 +231,57 @@ fn emulate_launch(memory: &mut Memory, kernel: &str, args: &[Arg], generated: &L
                     }
                 }
                 memory.set(dx, i, sum);
+            }
+        }
+        "warp2d" | "warp2d_grad" => {
+            let (out, input, draws) = (a.ptr(), a.ptr(), a.ptr());
+            let (images, channels, h, w) = (a.u64() as i64, a.int() as i64, a.int(), a.int());
+            let attrs = WarpAttrs {
+                rotation: F32::new(a.float()),
+                scale: F32::new(a.float()),
+                translation: F32::new(a.float()),
+            };
+            let tent = |sx: f32, sy: f32, px: i32, py: i32| {
+                (1.0 - (sx - px as f32).abs()).max(0.0) * (1.0 - (sy - py as f32).abs()).max(0.0)
+            };
+            let plane_len = (h * w) as i64;
+            for i in 0..images * channels * plane_len {
+                let plane = i / plane_len;
+                let (y, x) = ((i / w as i64) as i32 % h, (i % w as i64) as i32);
+                let d: Vec<f32> = (0..4).map(|k| memory.get(draws, plane / channels * 4 + k)).collect();
+                let m = attrs.inverse_map(&d, h as usize, w as usize);
+                let at = |x: i32, y: i32| {
+                    (m[0] * x as f32 + m[1] * y as f32 + m[2], m[3] * x as f32 + m[4] * y as f32 + m[5])
+                };
+                let mut sum = 0.0f32;
+                if kernel == "warp2d" {
+                    // Gathers the (up to) four taps of the sampling point.
+                    let (sx, sy) = at(x, y);
+                    let (x0, y0) = (sx.floor() as i32, sy.floor() as i32);
+                    for py in (y0..=y0 + 1).filter(|py| (0..h).contains(py)) {
+                        for px in (x0..=x0 + 1).filter(|px| (0..w).contains(px)) {
+                            sum += tent(sx, sy, px, py) * memory.get(input, plane * plane_len + (py * w + px) as i64);
+                        }
+                    }
+                } else {
+                    // Gathers from the output pixels in the box around the forward image of (x, y).
+                    let det = m[0] * m[4] - m[1] * m[3];
+                    let (fa, fb, fd, fe) = (m[4] / det, -m[1] / det, -m[3] / det, m[0] / det);
+                    let (rx, ry) = (x as f32 - m[2], y as f32 - m[5]);
+                    let (qx, qy) = (fa * rx + fb * ry, fd * rx + fe * ry);
+                    let (reach_x, reach_y) = (fa.abs() + fb.abs(), fd.abs() + fe.abs());
+                    let (qx0, qx1) =
+                        (((qx - reach_x).floor() as i32).max(0), ((qx + reach_x).ceil() as i32).min(w - 1));
+                    let (qy0, qy1) =
+                        (((qy - reach_y).floor() as i32).max(0), ((qy + reach_y).ceil() as i32).min(h - 1));
+                    for oy in qy0..=qy1 {
+                        for ox in qx0..=qx1 {
+                            let (sx, sy) = at(ox, oy);
+                            sum += tent(sx, sy, x, y) * memory.get(input, plane * plane_len + (oy * w + ox) as i64);
+                        }
+                    }
+                }
+                memory.set(out, i, sum);
             }
         }
         "upsample2d" => {

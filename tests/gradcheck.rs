@@ -185,6 +185,17 @@ fn gradcheck_convolutions_pooling_upsampling() {
 }
 
 #[test]
+fn gradcheck_random_affine() {
+    // The warp is linear in the image for fixed draws; the gradient must reach the convolution
+    // through it, with each of the two images warped by its own draws.
+    let warp = format!(
+        r#"{CONV} layer {{ name: "w" type: "RandomAffine" bottom: "c" top: "y"
+            random_affine_param {{ rotation: 30 scale: 0.3 translation: 1.5 }} }}"#
+    );
+    gradcheck(&net("dim: 2 dim: 2 dim: 7 dim: 7", &warp, "dim: 2 dim: 3 dim: 3 dim: 3"));
+}
+
+#[test]
 fn gradcheck_losses() {
     let with_loss = |loss: &str| {
         format!(

@@ -135,3 +135,36 @@ pub struct PoolAttrs {
     /// Padding.
     pub pad: [usize; 2],
 }
+
+/// The range of a random affine warp (rotation, scale and shift about the image centre, bilinear
+/// interpolation, zeros outside). Each example's warp is set by four draws `d ∈ [-1, 1]`: angle
+/// `d0·rotation` degrees, scale `1 + d1·scale`, shift `(d2, d3)·translation` pixels (x, y).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct WarpAttrs {
+    /// Largest rotation, degrees.
+    pub rotation: F32,
+    /// Largest relative change of size.
+    pub scale: F32,
+    /// Largest shift, pixels.
+    pub translation: F32,
+}
+
+impl WarpAttrs {
+    /// The number of draws per example.
+    pub const DRAWS: usize = 4;
+
+    /// The inverse map of one example's warp as `[a, b, c, d, e, f]`: the output pixel at
+    /// column x, row y reads the input at column `a·x + b·y + c`, row `d·x + e·y + f`.
+    pub fn inverse_map(&self, draws: &[f32], height: usize, width: usize) -> [f32; 6] {
+        let angle = (draws[0] * self.rotation.get()).to_radians();
+        let size = 1.0 + draws[1] * self.scale.get();
+        let (shift_x, shift_y) = (draws[2] * self.translation.get(), draws[3] * self.translation.get());
+        let (centre_x, centre_y) = ((width as f32 - 1.0) / 2.0, (height as f32 - 1.0) / 2.0);
+        // Output = centre + size·R(angle)·(input − centre) + shift, inverted:
+        // input = centre + R(−angle)·(output − centre − shift) / size.
+        let (sin, cos) = angle.sin_cos();
+        let (a, b, d, e) = (cos / size, sin / size, -sin / size, cos / size);
+        let (ox, oy) = (centre_x + shift_x, centre_y + shift_y);
+        [a, b, centre_x - a * ox - b * oy, d, e, centre_y - d * ox - e * oy]
+    }
+}

@@ -2,7 +2,7 @@
 //! kernel calls over numbered buffers; it knows nothing of graph files or the IR.
 
 use crate::fused::FusedExpr;
-use crate::ops::{BinaryOp, ConvAttrs, Distribution, PoolAttrs, ReduceOp, UnaryOp, F32};
+use crate::ops::{BinaryOp, ConvAttrs, Distribution, PoolAttrs, ReduceOp, UnaryOp, WarpAttrs, F32};
 
 /// A buffer's index in [`Plan::buffers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,6 +58,10 @@ pub enum Kernel {
     Pool2dGrad(PoolAttrs),
     /// Nearest-neighbour upsampling.
     Upsample2d { scale: usize },
+    /// Affine warp of N×C×H×W images (input 0), each by its row of N×4 draws (input 1).
+    Warp2d(WarpAttrs),
+    /// The warp's adjoint: the images' gradient from the output gradient (input 0) and draws.
+    Warp2dGrad(WarpAttrs),
     /// Elementwise function of one input.
     Unary(UnaryOp),
     /// Elementwise function of two same-shaped inputs.

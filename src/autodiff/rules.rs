@@ -75,7 +75,10 @@ pub fn vjp(b: &mut GradBuilder, node: NodeId, slot: usize, grad: NodeId) -> Opti
     Some(match op {
         Op::Input { .. } | Op::Param { .. } | Op::Const { .. } | Op::Sample { .. } => return None,
         Op::OneHot { .. } | Op::Accuracy { .. } | Op::StopGradient => return None,
-        Op::Conv2dGradWeight { .. } | Op::Pool2dGrad(_) => return None,
+        Op::Conv2dGradWeight { .. } | Op::Pool2dGrad(_) | Op::Warp2dGrad(_) => return None,
+        // The draws are noise: only the images get a gradient.
+        Op::Warp2d(w) if slot == 0 => b.add(Op::Warp2dGrad(w), &[g, ins[1]]),
+        Op::Warp2d(_) => return None,
         Op::Unary(u) => unary_vjp(b, u, x, node, g),
         Op::Binary(op) => binary_vjp(b, op, &ins, slot, g),
         // Fusion runs only on whole training programs, after differentiation: the forward graph

@@ -5,7 +5,7 @@ use super::params::{intern, ParamRequest};
 use crate::error::{Diagnostic, Result, Span};
 use crate::ir::{
     AddError, BinaryOp, ConvAttrs, Distribution, Graph, InputField, NodeId, Op, Origin, ParamKind, PoolAttrs, ReduceOp,
-    Shape, StateUpdate, UnaryOp, F32,
+    Shape, StateUpdate, UnaryOp, WarpAttrs, F32,
 };
 use crate::schema::{AffineFn, EltwiseOp, Filler, LayerDef, LayerKind, NetPhase, ReductionOp};
 
@@ -236,6 +236,20 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
             one(cx.add(Op::Pool2d(attrs), &b)?)
         }
         LayerKind::Upsample { scale } => one(cx.add(Op::Upsample2d { scale: *scale }, &b)?),
+        LayerKind::RandomAffine { rotation, scale, translation } => {
+            if cx.phase == NetPhase::Test {
+                return one(b[0]);
+            }
+            let attrs = WarpAttrs {
+                rotation: F32::new(*rotation),
+                scale: F32::new(*scale),
+                translation: F32::new(*translation),
+            };
+            let batch = cx.shape(b[0]).first().copied().unwrap_or(0);
+            let unit = Distribution::Uniform { min: F32::new(-1.0), max: F32::new(1.0) };
+            let draws = noise_source(cx, unit, vec![batch, WarpAttrs::DRAWS])?;
+            one(cx.add(Op::Warp2d(attrs), &[b[0], draws])?)
+        }
         LayerKind::ReLU { negative_slope } => one(cx.unary(UnaryOp::LeakyRelu(F32::new(*negative_slope)), b[0])?),
         LayerKind::TanH => one(cx.unary(UnaryOp::Tanh, b[0])?),
         LayerKind::Sigmoid => one(cx.unary(UnaryOp::Sigmoid, b[0])?),
@@ -413,11 +427,16 @@ fn dummy_data(cx: &mut LayerCx, shapes: &[crate::error::Spanned<Vec<i64>>], fill
                 ))
             }
         };
-        let stream = *cx.streams;
-        *cx.streams += 1;
-        tops.push(cx.add(Op::Sample { dist, stream, shape: dims }, &[])?);
+        tops.push(noise_source(cx, dist, dims)?);
     }
     Ok(tops)
+}
+
+/// A noise source of its own stream, resampled every step.
+fn noise_source(cx: &mut LayerCx, dist: Distribution, shape: Vec<usize>) -> Result<NodeId> {
+    let stream = *cx.streams;
+    *cx.streams += 1;
+    cx.add(Op::Sample { dist, stream, shape }, &[])
 }
 
 /// The axis and shape of a Scale or Bias layer's parameter: `shape[axis..axis + num_axes]`.

@@ -62,6 +62,8 @@ fn node_flops_wide(graph: &Graph, id: NodeId) -> u128 {
         // Weight C×O×kh×kw: every input element is scattered into O·kh·kw outputs.
         Op::ConvTranspose2d(_) => 2 * numel(&input(0)) * numel(input(1).get(1..).unwrap_or_default()),
         Op::Pool2d(p) | Op::Pool2dGrad(p) => out * (p.kernel[0] * p.kernel[1]) as u128,
+        // Four taps per pixel, a multiply and an add each.
+        Op::Warp2d(_) | Op::Warp2dGrad(_) => 8 * out,
         Op::Conv2dGradWeight { .. } => 2 * out * numel(input(1).get(2..).unwrap_or_default()) * input(0)[0] as u128,
         Op::Unary(_) | Op::Binary(_) => out,
         // As the unfused ops: one operation per element and instruction.

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use graphc_runtime::fused::FusedExpr;
-pub use graphc_runtime::ops::{BinaryOp, ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp, F32};
+pub use graphc_runtime::ops::{
+    BinaryOp, ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp, WarpAttrs, F32,
+};
 
 /// Which field of a data batch an `Input` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -44,6 +46,10 @@ pub enum Op {
     Pool2dGrad(PoolAttrs),
     /// Nearest-neighbour upsampling.
     Upsample2d { scale: usize },
+    /// Affine warp of N×C×H×W images by per-example draws (N×4, in [-1, 1]).
+    Warp2d(WarpAttrs),
+    /// The warp's input gradient from the output gradient and the draws.
+    Warp2dGrad(WarpAttrs),
     /// Elementwise function.
     Unary(UnaryOp),
     /// Elementwise function of two same-shaped inputs.
@@ -95,6 +101,8 @@ impl Op {
             Op::Pool2d(_) => "pool2d",
             Op::Pool2dGrad(_) => "pool2d_grad",
             Op::Upsample2d { .. } => "upsample2d",
+            Op::Warp2d(_) => "warp2d",
+            Op::Warp2dGrad(_) => "warp2d_grad",
             Op::Unary(u) => match u {
                 UnaryOp::Affine { .. } => "affine",
                 UnaryOp::Pow(_) => "pow",
@@ -173,6 +181,9 @@ impl Op {
                 hw(p.pad)
             ),
             Op::Upsample2d { scale } => format!("scale={scale}"),
+            Op::Warp2d(w) | Op::Warp2dGrad(w) => {
+                format!("rotation={}, scale={}, translation={}", w.rotation, w.scale, w.translation)
+            }
             Op::Unary(UnaryOp::Affine { scale, shift }) => format!("scale={scale}, shift={shift}"),
             Op::Unary(UnaryOp::Pow(p)) => format!("p={p}"),
             Op::Unary(UnaryOp::LeakyRelu(s)) if s.get() != 0.0 => format!("slope={s}"),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::op::{Op, PoolAttrs};
+use super::op::{Op, PoolAttrs, WarpAttrs};
 
 /// A tensor shape (row-major dimensions); a scalar has no dimensions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
@@ -177,6 +177,19 @@ pub fn infer_shape(op: &Op, ins: &[&[usize]]) -> Result<Vec<usize>, String> {
             expect_rank("upsample2d", ins[0], 4)?;
             let x = ins[0];
             Ok(vec![x[0], x[1], x[2] * scale, x[3] * scale])
+        }
+        Op::Warp2d(_) | Op::Warp2dGrad(_) => {
+            arity(2)?;
+            expect_rank("warp2d", ins[0], 4)?;
+            if ins[1] != [ins[0][0], WarpAttrs::DRAWS] {
+                return Err(format!(
+                    "warp2d draws must be {}×{} (one row per image), got {:?}",
+                    ins[0][0],
+                    WarpAttrs::DRAWS,
+                    ins[1]
+                ));
+            }
+            Ok(ins[0].to_vec())
         }
         Op::Unary(_) | Op::StopGradient => {
             arity(1)?;

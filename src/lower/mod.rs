@@ -98,6 +98,8 @@ fn kernel_of(op: &Op) -> Option<Kernel> {
         Op::Pool2d(p) => Kernel::Pool2d(*p),
         Op::Pool2dGrad(p) => Kernel::Pool2dGrad(*p),
         Op::Upsample2d { scale } => Kernel::Upsample2d { scale: *scale },
+        Op::Warp2d(w) => Kernel::Warp2d(*w),
+        Op::Warp2dGrad(w) => Kernel::Warp2dGrad(*w),
         Op::Unary(u) => Kernel::Unary(*u),
         Op::Binary(b) => Kernel::Binary(*b),
         Op::Fused(expr) => Kernel::Fused(expr.clone()),

@@ -90,6 +90,9 @@ pub enum LayerKind {
     Pooling(PoolParams),
     /// Nearest-neighbour upsampling by an integer factor.
     Upsample { scale: usize },
+    /// A random rotation, rescaling and shift of each image, drawn afresh every step, in the
+    /// TRAIN phase; the identity at TEST (extension).
+    RandomAffine { rotation: f32, scale: f32, translation: f32 },
     /// max(x, 0) + negative_slope·min(x, 0).
     ReLU { negative_slope: f32 },
     /// tanh.
@@ -153,6 +156,7 @@ const REGISTRY: &[(&str, &[&str], ParseFn)] = &[
     ("Deconvolution", &["convolution_param"], |r, _| Ok(LayerKind::Deconvolution(conv(r)?))),
     ("Pooling", &["pooling_param"], pooling),
     ("Upsample", &["upsample_param"], upsample),
+    ("RandomAffine", &["random_affine_param"], random_affine),
     ("ReLU", &["relu_param"], relu),
     ("TanH", &[], |_, _| Ok(LayerKind::TanH)),
     ("Sigmoid", &[], |_, _| Ok(LayerKind::Sigmoid)),
@@ -241,6 +245,7 @@ impl LayerKind {
             LayerKind::Deconvolution(_) => "Deconvolution",
             LayerKind::Pooling(_) => "Pooling",
             LayerKind::Upsample { .. } => "Upsample",
+            LayerKind::RandomAffine { .. } => "RandomAffine",
             LayerKind::ReLU { .. } => "ReLU",
             LayerKind::TanH => "TanH",
             LayerKind::Sigmoid => "Sigmoid",
@@ -454,6 +459,30 @@ fn pooling(r: &mut Reader, _: Span) -> Result<LayerKind> {
 
 fn upsample(r: &mut Reader, _: Span) -> Result<LayerKind> {
     with_block(r, "upsample_param", |p| Ok(LayerKind::Upsample { scale: p.positive_or("scale", 2)? }))
+}
+
+fn random_affine(r: &mut Reader, _: Span) -> Result<LayerKind> {
+    with_block(r, "random_affine_param", |p| {
+        // Each range as (key, valid, what it means), checked where it is written.
+        let mut range = |key: &'static str, valid: fn(f32) -> bool, meaning: &str| -> Result<f32> {
+            match p.opt_f32(key)? {
+                None => Ok(0.0),
+                Some(v) if valid(v.value) => Ok(v.value),
+                Some(v) => {
+                    Err(Diagnostic::new(format!("{key} {} is out of range: {meaning}", v.value), v.span, "here"))
+                }
+            }
+        };
+        Ok(LayerKind::RandomAffine {
+            rotation: range("rotation", |v| (0.0..=180.0).contains(&v), "the largest angle in degrees, 0 to 180")?,
+            scale: range(
+                "scale",
+                |v| (0.0..1.0).contains(&v),
+                "the largest relative change of size, at least 0 and below 1",
+            )?,
+            translation: range("translation", |v| (0.0..=1e6).contains(&v), "the largest shift in pixels, at least 0")?,
+        })
+    })
 }
 
 fn relu(r: &mut Reader, _: Span) -> Result<LayerKind> {

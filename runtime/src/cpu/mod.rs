@@ -19,6 +19,7 @@ pub mod sample;
 mod shape_ops;
 mod softmax;
 mod vmath;
+mod warp;
 
 use crate::plan::Kernel;
 use gemm::{sgemm, Mat};
@@ -62,6 +63,8 @@ pub fn execute(kernel: &Kernel, inputs: &[View], out: &mut [f32], out_shape: &[u
         Kernel::Pool2d(attrs) => pool::pool2d(attrs, input(0), out, out_shape),
         Kernel::Pool2dGrad(attrs) => pool::pool2d_grad(attrs, input(0), input(1), out),
         Kernel::Upsample2d { scale } => shape_ops::upsample2d(input(0), *scale, out),
+        Kernel::Warp2d(attrs) => warp::warp2d(attrs, input(0), input(1), out),
+        Kernel::Warp2dGrad(attrs) => warp::warp2d_grad(attrs, input(0), input(1), out),
         Kernel::Unary(op) => elementwise::unary(*op, input(0).data, out),
         Kernel::Binary(op) => elementwise::binary(*op, input(0).data, input(1).data, out),
         Kernel::Fused(expr) => fused::fused(expr, inputs, out),

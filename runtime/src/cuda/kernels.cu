@@ -153,6 +153,71 @@ extern "C" __global__ void upsample2d(float* out, const float* in, u64 planes, i
     }
 }
 
+// The inverse map of one example's random affine warp from its four draws, as WarpAttrs::inverse_map
+// computes it on the host: output (x, y) reads input (m[0]x + m[1]y + m[2], m[3]x + m[4]y + m[5]).
+__device__ void warp_inverse_map(const float* d, int h, int w, float rotation, float scale, float translation, float* m) {
+    const float angle = d[0] * rotation * 0.017453292519943295f;
+    const float size = 1.0f + d[1] * scale;
+    const float cx = (w - 1) * 0.5f, cy = (h - 1) * 0.5f;
+    float sin, cos;
+    sincosf(angle, &sin, &cos);
+    const float ox = cx + d[2] * translation, oy = cy + d[3] * translation;
+    m[0] = cos / size; m[1] = sin / size; m[3] = -sin / size; m[4] = cos / size;
+    m[2] = cx - m[0] * ox - m[1] * oy;
+    m[5] = cy - m[3] * ox - m[4] * oy;
+}
+
+// The bilinear weight of input pixel (px, py) at sampling point (sx, sy).
+__device__ float tent2(float sx, float sy, int px, int py) {
+    return fmaxf(0.0f, 1.0f - fabsf(sx - px)) * fmaxf(0.0f, 1.0f - fabsf(sy - py));
+}
+
+// Random affine warp of images×channels planes of h×w by each image's draws (4 per image):
+// bilinear interpolation, zeros outside.
+extern "C" __global__ void warp2d(float* out, const float* in, const float* draws, u64 images, int channels, int h, int w, float rotation, float scale, float translation) {
+    FOR_EACH(i, images * channels * h * w) {
+        const u64 plane = i / ((u64)h * w);
+        const int y = (int)(i / w % h), x = (int)(i % w);
+        float m[6];
+        warp_inverse_map(draws + plane / channels * 4, h, w, rotation, scale, translation, m);
+        const float sx = m[0] * x + m[1] * y + m[2], sy = m[3] * x + m[4] * y + m[5];
+        const int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
+        const float* src = in + plane * h * w;
+        float sum = 0.0f;
+        for (int py = y0; py <= y0 + 1; ++py)
+            for (int px = x0; px <= x0 + 1; ++px)
+                if (py >= 0 && py < h && px >= 0 && px < w) sum += tent2(sx, sy, px, py) * src[py * w + px];
+        out[i] = sum;
+    }
+}
+
+// The warp's adjoint, gathered per input pixel (no atomics): the output pixels whose sampling
+// point lies within one pixel of (x, y) lie in a box around the forward image of (x, y).
+extern "C" __global__ void warp2d_grad(float* dx, const float* g, const float* draws, u64 images, int channels, int h, int w, float rotation, float scale, float translation) {
+    FOR_EACH(i, images * channels * h * w) {
+        const u64 plane = i / ((u64)h * w);
+        const int y = (int)(i / w % h), x = (int)(i % w);
+        float m[6];
+        warp_inverse_map(draws + plane / channels * 4, h, w, rotation, scale, translation, m);
+        // The forward map inverts the 2×2 part of the inverse map.
+        const float det = m[0] * m[4] - m[1] * m[3];
+        const float fa = m[4] / det, fb = -m[1] / det, fd = -m[3] / det, fe = m[0] / det;
+        const float rx = x - m[2], ry = y - m[5];
+        const float qx = fa * rx + fb * ry, qy = fd * rx + fe * ry;
+        const float reach_x = fabsf(fa) + fabsf(fb), reach_y = fabsf(fd) + fabsf(fe);
+        const int qx0 = max(0, (int)floorf(qx - reach_x)), qx1 = min(w - 1, (int)ceilf(qx + reach_x));
+        const int qy0 = max(0, (int)floorf(qy - reach_y)), qy1 = min(h - 1, (int)ceilf(qy + reach_y));
+        const float* gs = g + plane * h * w;
+        float sum = 0.0f;
+        for (int oy = qy0; oy <= qy1; ++oy)
+            for (int ox = qx0; ox <= qx1; ++ox) {
+                const float sx = m[0] * ox + m[1] * oy + m[2], sy = m[3] * ox + m[4] * oy + m[5];
+                sum += tent2(sx, sy, x, y) * gs[oy * w + ox];
+            }
+        dx[i] = sum;
+    }
+}
+
 // Convolution geometry of one image: c×h×w input, kh×kw window, ho×wo output.
 struct Conv {
     int c, h, w, kh, kw, sh, sw, ph, pw, ho, wo;

@@ -280,6 +280,23 @@ fn lower_kernel(
             ];
             ops.push(launch("upsample2d", numel, args));
         }
+        Kernel::Warp2d(attrs) | Kernel::Warp2dGrad(attrs) => {
+            let x = shape(inputs[0]);
+            let name = if matches!(kernel, Kernel::Warp2d(_)) { "warp2d" } else { "warp2d_grad" };
+            let args = vec![
+                Arg::Ptr(out),
+                Arg::Ptr(input(0)),
+                Arg::Ptr(input(1)),
+                Arg::U64(x[0] as u64),
+                Arg::I32(x[1] as i32),
+                Arg::I32(x[2] as i32),
+                Arg::I32(x[3] as i32),
+                Arg::F32(attrs.rotation.get()),
+                Arg::F32(attrs.scale.get()),
+                Arg::F32(attrs.translation.get()),
+            ];
+            ops.push(launch(name, numel, args));
+        }
         Kernel::Unary(op) => {
             let expr = FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Unary(*op, 0)] };
             return lower_kernel(plan, &Kernel::Fused(expr), inputs, output, out, ops, generated);
