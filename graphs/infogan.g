@@ -6,7 +6,9 @@
 # (2016). Latent: 62 uniform noise variables, one 10-way categorical code and two continuous codes
 # U(-1, 1); Q models the categorical code by a softmax and each continuous code by a Gaussian
 # with a learned mean and std fixed at 1. The mutual-information lower bound (lambda = 1) is
-# maximized by both D/Q and G. Images in [0, 1], batch 128.
+# maximized by both D/Q and G. Images in [0, 1], batch 128. One change from the paper: Q reads
+# the categorical code from a randomly warped copy of the fakes (`fake_warped` below), which
+# makes the code values sort the digits by shape instead of by style.
 #
 # Parameters (weights + biases; BatchNorm running statistics are state, not counted):
 #   generator  6,652,481  fc1 76,800  bn1 scale 2,048  fc2 6,428,800  bn2 scale 12,544
@@ -299,9 +301,34 @@ layer {
   subnet_param { name: "q_network" }
 }
 layer {
-  name: "dist_info_slice"  type: "Slice"       # 10 logits | 2 means
+  name: "dist_info_slice"  type: "Slice"       # 10 logits (unused: see below) | 2 means
   bottom: "fake_reg_z_dist_info"
-  top: "disc_reg_dist_info"  top: "cont_reg_dist_info"
+  top: "unwarped_disc_reg_dist_info"  top: "cont_reg_dist_info"
+  slice_param { axis: 1 slice_point: 10 }
+}
+
+# The categorical code is read from a randomly warped copy of each fake image (an extension of
+# the paper, as Elastic-InfoGAN and IIC make codes invariant to such changes): a code value must
+# then survive up to 15 degrees of rotation, 15% of rescaling and 2 pixels of shift, so it
+# cannot be carried by slant, size or position and must be carried by the digit's shape. Without
+# it the code values split some digits by style (4 and 9, 3 and 5 shared by pairs of values):
+# 81-84% categorical-code accuracy at 2,000 iterations, against 98.5-99.1% with it on the same
+# four seeds (README, GAN section).
+# The continuous codes (width and slant) are still read from the unwarped images, by q_fake.
+layer {
+  name: "fake_warped"  type: "RandomAffine"
+  bottom: "fake"  top: "fake_warped"
+  random_affine_param { rotation: 15 scale: 0.15 translation: 2 }
+}
+layer {
+  name: "q_fake_warped"  type: "Subnet"
+  bottom: "fake_warped"  top: "fake_warped_dist_info"
+  subnet_param { name: "q_network" }
+}
+layer {
+  name: "warped_dist_info_slice"  type: "Slice"  # 10 logits | 2 means (unused)
+  bottom: "fake_warped_dist_info"
+  top: "disc_reg_dist_info"  top: "warped_cont_reg_dist_info"
   slice_param { axis: 1 slice_point: 10 }
 }
 

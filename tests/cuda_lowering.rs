@@ -26,8 +26,7 @@ use graphc_runtime::fused::{FusedExpr, ScalarInstr};
 use graphc_runtime::ops::{WarpAttrs, F32};
 use graphc_runtime::{BufferRole, Plan};
 
-const MODELS: &[&str] =
-    &["graphs/vae.g", "graphs/vae_2d.g", "graphs/dcgan.g", "graphs/infogan.g", "graphs/lenet.g"];
+const MODELS: &[&str] = &["graphs/vae.g", "graphs/vae_2d.g", "graphs/dcgan.g", "graphs/infogan.g", "graphs/lenet.g"];
 
 /// Every phase's training plan of `file` at batch `batch`, with its parameters.
 fn training_plans(file: &str, batch: usize) -> Vec<(String, Plan, Vec<graphc::ir::ParamInfo>)> {

@@ -106,19 +106,26 @@ fn infogan_mi_terms_match_hand_computation() {
     let cont = vec![0.5f32, -0.25, 1.0, 0.0];
     let logits: Vec<f32> = (0..20).map(|i| ((i * 7) % 11) as f32 * 0.3 - 1.0).collect();
     let means = [0.1f32, 0.2, -0.3, 0.4];
-    let dist_info: Vec<f32> =
-        (0..2).flat_map(|n| logits[n * 10..n * 10 + 10].iter().chain(&means[n * 2..n * 2 + 2]).copied()).collect();
+    // The categorical term reads Q of the warped fakes, the continuous one Q of the fakes: each
+    // gets the other's part wrong (zero logits, means of 9), so reading the wrong one fails.
+    let q_output = |logits: &[f32], means: &[f32]| -> Vec<f32> {
+        (0..2).flat_map(|n| logits[n * 10..n * 10 + 10].iter().chain(&means[n * 2..n * 2 + 2]).copied()).collect()
+    };
+    let warped = q_output(&logits, &[9.0; 4]);
+    let unwarped = q_output(&[0.0; 20], &means);
     let fed = [
         (g.blob("disc_code").unwrap(), "disc_code".to_string()),
         (g.blob("cont_code").unwrap(), "cont_code".to_string()),
-        (g.blob("fake_reg_z_dist_info").unwrap(), "dist_info".to_string()),
+        (g.blob("fake_warped_dist_info").unwrap(), "warped".to_string()),
+        (g.blob("fake_reg_z_dist_info").unwrap(), "unwarped".to_string()),
     ];
     let mut program = CpuProgram::new(lower::to_plan_feeding(g, &[], &fed));
     let mut state = initial_state(&c, &[&program]);
     let mut feeds = init::synthetic_feeds(program.plan());
     feeds.insert("disc_code", disc);
     feeds.insert("cont_code", cont.clone());
-    feeds.insert("dist_info", dist_info);
+    feeds.insert("warped", warped);
+    feeds.insert("unwarped", unwarped);
     program.run(&mut state, &feeds, &NoiseKey { seed: 1, draw: 0 }).unwrap();
     let read = |blob: &str| program.value(&state, program.plan().output(blob).unwrap())[0] as f64;
 

@@ -102,8 +102,10 @@ def dcgan(batch):
 
 def infogan(batch):
     """graphs/infogan.g (openai/InfoGAN): 62 noise + 10-way categorical + 2 continuous codes;
-    D and Q share the trunk (computed once on the fake images); the MI lower bound (weight 1) is
-    subtracted from both players' losses; Adam, D lr 2e-4, G lr 1e-3, beta1 0.5."""
+    D and Q share the trunk (computed once on the fake images); Q reads the categorical code from
+    a randomly warped copy of the fakes (rotation up to 15 degrees, scale 1 +- 0.15, shift up to 2
+    pixels: the file's RandomAffine, as affine_grid + grid_sample); the MI lower bound (weight 1)
+    is subtracted from both players' losses; Adam, D lr 2e-4, G lr 1e-3, beta1 0.5."""
     g = nn.Sequential(nn.Linear(74, 1024), nn.BatchNorm1d(1024, momentum=0.1), nn.ReLU(),
                       nn.Linear(1024, 6272), nn.BatchNorm1d(6272, momentum=0.1), nn.ReLU(),
                       nn.Unflatten(1, (128, 7, 7)),
@@ -128,9 +130,21 @@ def infogan(batch):
         cont = torch.rand(batch, 2) * 2 - 1
         return torch.cat([noise, code, cont], 1), code, cont
 
-    def mutual_information(features, code, cont):
+    def warp(images):
+        # Output = centre + size * R(angle) * (input - centre) + shift, sampled by its inverse in
+        # grid_sample's coordinates (-1 and 1 at the corner pixels' centres).
+        d = torch.rand(images.shape[0], 4) * 2 - 1
+        angle, size = d[:, 0] * math.radians(15), 1 + d[:, 1] * 0.15
+        shift = d[:, 2:] * 2 / ((images.shape[-1] - 1) / 2)
+        cos, sin = torch.cos(angle) / size, torch.sin(angle) / size
+        rows = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
+        theta = torch.cat([rows, -(rows @ shift.unsqueeze(2))], 2)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=True)
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+    def mutual_information(features, warped_features, code, cont):
+        disc = (F.log_softmax(q_head(warped_features)[:, :10], 1) * code).sum(1).mean() + math.log(10)
         q = q_head(features)
-        disc = (F.log_softmax(q[:, :10], 1) * code).sum(1).mean() + math.log(10)
         cont_ll = (-0.5 * (cont - q[:, 10:]) ** 2 - 0.5 * log_2pi).sum(1).mean()
         prior_ll = (-0.5 * cont ** 2 - 0.5 * log_2pi).sum(1).mean()
         return disc + cont_ll - prior_ll
@@ -143,14 +157,15 @@ def infogan(batch):
         fake_features = trunk(fake)
         d_loss = (F.binary_cross_entropy_with_logits(d_head(trunk(real)), ones)
                   + F.binary_cross_entropy_with_logits(d_head(fake_features), zeros)
-                  - mutual_information(fake_features, code, cont))
+                  - mutual_information(fake_features, trunk(warp(fake)), code, cont))
         minimize(opt_d, d_loss)
         for m in dq:
             m.requires_grad_(False)
         z, code, cont = latent()
-        features = trunk(g(z))
+        fake = g(z)
+        features = trunk(fake)
         g_loss = (F.binary_cross_entropy_with_logits(d_head(features), ones)
-                  - mutual_information(features, code, cont))
+                  - mutual_information(features, trunk(warp(fake)), code, cont))
         minimize(opt_g, g_loss)
         for m in dq:
             m.requires_grad_(True)

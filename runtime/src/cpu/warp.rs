@@ -36,42 +36,46 @@ fn taps(map: &[f32; 6], x: usize, y: usize, h: usize, w: usize) -> Taps {
     ]
 }
 
-/// The N×C×H×W geometry of a warp's images and each example's inverse map from its draws.
-fn maps(attrs: &WarpAttrs, images: &[usize], draws: View) -> (usize, usize, usize, Vec<[f32; 6]>) {
+/// The channels, height and width of a warp's N×C×H×W images, checked against its N×4 draws.
+fn geometry(images: &[usize], draws: View) -> (usize, usize, usize) {
     let &[n, c, h, w] = images else { panic!("warp2d images must be 4-D, got {images:?}") };
     debug_assert_eq!(draws.shape, [n, WarpAttrs::DRAWS]);
-    let maps = draws.data.chunks(WarpAttrs::DRAWS).map(|d| attrs.inverse_map(d, h, w)).collect();
-    (c, h, w, maps)
+    (c, h, w)
+}
+
+/// The inverse map of plane `p`'s image (computed per plane: no allocation in a training step).
+fn plane_map(attrs: &WarpAttrs, draws: View, p: usize, channels: usize, h: usize, w: usize) -> [f32; 6] {
+    attrs.inverse_map(&draws.data[p / channels * WarpAttrs::DRAWS..][..WarpAttrs::DRAWS], h, w)
 }
 
 /// Warps N×C×H×W `images` by `draws` (N×4) into `out`.
 pub fn warp2d(attrs: &WarpAttrs, images: View, draws: View, out: &mut [f32]) {
-    let (channels, h, w, maps) = maps(attrs, images.shape, draws);
+    let (channels, h, w) = geometry(images.shape, draws);
     let plane = h * w;
     if plane == 0 {
         return;
     }
     for_each_chunk(out, plane, |p, out_plane| {
-        let map = &maps[p / channels];
+        let map = plane_map(attrs, draws, p, channels, h, w);
         let src = &images.data[p * plane..][..plane];
         for (i, o) in out_plane.iter_mut().enumerate() {
-            *o = taps(map, i % w, i / w, h, w).iter().map(|&(at, weight)| weight * src[at]).sum();
+            *o = taps(&map, i % w, i / w, h, w).iter().map(|&(at, weight)| weight * src[at]).sum();
         }
     });
 }
 
 /// The adjoint of `warp2d`: the images' gradient from the output gradient `grad` (N×C×H×W).
 pub fn warp2d_grad(attrs: &WarpAttrs, grad: View, draws: View, out: &mut [f32]) {
-    let (channels, h, w, maps) = maps(attrs, grad.shape, draws);
+    let (channels, h, w) = geometry(grad.shape, draws);
     let plane = h * w;
     if plane == 0 {
         return;
     }
     for_each_chunk(out, plane, |p, out_plane| {
-        let map = &maps[p / channels];
+        let map = plane_map(attrs, draws, p, channels, h, w);
         out_plane.fill(0.0);
         for (i, g) in grad.data[p * plane..][..plane].iter().enumerate() {
-            for (at, weight) in taps(map, i % w, i / w, h, w) {
+            for (at, weight) in taps(&map, i % w, i / w, h, w) {
                 out_plane[at] += weight * g;
             }
         }
