@@ -18,6 +18,12 @@ fn build_with(text: &str, opts: CompileOptions) -> Graph {
     }
 }
 
+/// The TEST-phase net of `text`.
+fn build_test(text: &str) -> Graph {
+    let test = PhaseSelect::Net(NetPhase::Test);
+    build_with(text, CompileOptions { phase: test, batch_size: None, train: false, opt_level: 2, passes: None })
+}
+
 fn op_of(g: &Graph, blob: &str) -> Op {
     g.node(g.blob(blob).unwrap_or_else(|| panic!("no blob {blob}"))).op.clone()
 }
@@ -91,16 +97,7 @@ fn build_phase_rules_select_layers_and_batch_norm_statistics() {
         layer {{ name: "test_only" type: "Sigmoid" bottom: "bn" top: "t" include: {{ phase: TEST }} }}"#
     );
     let train = build(&text);
-    let test = build_with(
-        &text,
-        CompileOptions {
-            phase: PhaseSelect::Net(NetPhase::Test),
-            batch_size: None,
-            train: false,
-            opt_level: 2,
-            passes: None,
-        },
-    );
+    let test = build_test(&text);
     assert_eq!(op_of(&train, "t").name(), "tanh");
     assert_eq!(op_of(&test, "t").name(), "sigmoid");
     // Training normalizes by batch statistics and updates the running ones; testing reads them.
@@ -129,16 +126,7 @@ fn build_random_affine_warps_in_training_and_passes_through_in_testing() {
     let draws = train.inputs(warp)[1];
     let unit = Distribution::Uniform { min: F32::new(-1.0), max: F32::new(1.0) };
     assert!(matches!(train.node(draws).op, Op::Sample { dist, ref shape, .. } if dist == unit && shape == &[5, 4]));
-    let test = build_with(
-        text,
-        CompileOptions {
-            phase: PhaseSelect::Net(NetPhase::Test),
-            batch_size: None,
-            train: false,
-            opt_level: 2,
-            passes: None,
-        },
-    );
+    let test = build_test(text);
     assert_eq!(test.blob("w"), test.blob("x"));
 }
 

@@ -245,7 +245,7 @@ pub fn lower_layer(cx: &mut LayerCx, kind: &LayerKind) -> Result<Vec<NodeId>> {
                 scale: F32::new(*scale),
                 translation: F32::new(*translation),
             };
-            let batch = cx.shape(b[0]).first().copied().unwrap_or(0);
+            let batch = cx.bottom_shape(0).first().copied().unwrap_or(0);
             let unit = Distribution::Uniform { min: F32::new(-1.0), max: F32::new(1.0) };
             let draws = noise_source(cx, unit, vec![batch, WarpAttrs::DRAWS])?;
             one(cx.add(Op::Warp2d(attrs), &[b[0], draws])?)

@@ -12,71 +12,79 @@ use crate::ops::WarpAttrs;
 /// Up to four `(input index within the plane, weight)` taps of one output pixel.
 type Taps = [(usize, f32); 4];
 
-/// The bilinear taps of output pixel (x, y) under `map`; taps outside the h×w image get weight
-/// zero (and index 0).
-fn taps(map: &[f32; 6], x: usize, y: usize, h: usize, w: usize) -> Taps {
-    let (x, y) = (x as f32, y as f32);
-    let sx = map[0] * x + map[1] * y + map[2];
-    let sy = map[3] * x + map[4] * y + map[5];
-    let (x0, y0) = (sx.floor(), sy.floor());
-    let (fx, fy) = (sx - x0, sy - y0);
-    let tap = |col: f32, row: f32, weight: f32| {
-        let inside = col >= 0.0 && row >= 0.0 && (col as usize) < w && (row as usize) < h;
-        if inside {
-            (row as usize * w + col as usize, weight)
-        } else {
-            (0, 0.0)
-        }
-    };
-    [
-        tap(x0, y0, (1.0 - fx) * (1.0 - fy)),
-        tap(x0 + 1.0, y0, fx * (1.0 - fy)),
-        tap(x0, y0 + 1.0, (1.0 - fx) * fy),
-        tap(x0 + 1.0, y0 + 1.0, fx * fy),
-    ]
+/// One plane's warp: the inverse map of its image's draws and the plane's size.
+struct PlaneWarp {
+    map: [f32; 6],
+    h: usize,
+    w: usize,
 }
 
-/// The channels, height and width of a warp's N×C×H×W images, checked against its N×4 draws.
-fn geometry(images: &[usize], draws: View) -> (usize, usize, usize) {
-    let &[n, c, h, w] = images else { panic!("warp2d images must be 4-D, got {images:?}") };
+impl PlaneWarp {
+    /// The bilinear taps of output pixel `i` (row-major); taps outside the image get weight zero
+    /// (and index 0).
+    fn taps(&self, i: usize) -> Taps {
+        let (map, h, w) = (&self.map, self.h, self.w);
+        let (x, y) = ((i % w) as f32, (i / w) as f32);
+        let sx = map[0] * x + map[1] * y + map[2];
+        let sy = map[3] * x + map[4] * y + map[5];
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let tap = |col: f32, row: f32, weight: f32| {
+            let inside = col >= 0.0 && row >= 0.0 && (col as usize) < w && (row as usize) < h;
+            if inside {
+                (row as usize * w + col as usize, weight)
+            } else {
+                (0, 0.0)
+            }
+        };
+        [
+            tap(x0, y0, (1.0 - fx) * (1.0 - fy)),
+            tap(x0 + 1.0, y0, fx * (1.0 - fy)),
+            tap(x0, y0 + 1.0, (1.0 - fx) * fy),
+            tap(x0 + 1.0, y0 + 1.0, fx * fy),
+        ]
+    }
+}
+
+/// Runs `f(warp, input plane, output plane)` for every plane of the N×C×H×W `input` (images or
+/// an output gradient), planes in parallel; each plane's map is computed where it is used, so a
+/// training step allocates nothing.
+fn for_each_plane(
+    attrs: &WarpAttrs,
+    input: View,
+    draws: View,
+    out: &mut [f32],
+    f: impl Fn(&PlaneWarp, &[f32], &mut [f32]) + Sync + Send,
+) {
+    let &[n, channels, h, w] = input.shape else { panic!("warp2d input must be 4-D, got {:?}", input.shape) };
     debug_assert_eq!(draws.shape, [n, WarpAttrs::DRAWS]);
-    (c, h, w)
-}
-
-/// The inverse map of plane `p`'s image (computed per plane: no allocation in a training step).
-fn plane_map(attrs: &WarpAttrs, draws: View, p: usize, channels: usize, h: usize, w: usize) -> [f32; 6] {
-    attrs.inverse_map(&draws.data[p / channels * WarpAttrs::DRAWS..][..WarpAttrs::DRAWS], h, w)
-}
-
-/// Warps N×C×H×W `images` by `draws` (N×4) into `out`.
-pub fn warp2d(attrs: &WarpAttrs, images: View, draws: View, out: &mut [f32]) {
-    let (channels, h, w) = geometry(images.shape, draws);
     let plane = h * w;
     if plane == 0 {
         return;
     }
     for_each_chunk(out, plane, |p, out_plane| {
-        let map = plane_map(attrs, draws, p, channels, h, w);
-        let src = &images.data[p * plane..][..plane];
-        for (i, o) in out_plane.iter_mut().enumerate() {
-            *o = taps(&map, i % w, i / w, h, w).iter().map(|&(at, weight)| weight * src[at]).sum();
+        let row = &draws.data[p / channels * WarpAttrs::DRAWS..][..WarpAttrs::DRAWS];
+        let warp = PlaneWarp { map: attrs.inverse_map(row, h, w), h, w };
+        f(&warp, &input.data[p * plane..][..plane], out_plane);
+    });
+}
+
+/// Warps N×C×H×W `images` by `draws` (N×4) into `out`.
+pub fn warp2d(attrs: &WarpAttrs, images: View, draws: View, out: &mut [f32]) {
+    for_each_plane(attrs, images, draws, out, |warp, src, dst| {
+        for (i, o) in dst.iter_mut().enumerate() {
+            *o = warp.taps(i).iter().map(|&(at, weight)| weight * src[at]).sum();
         }
     });
 }
 
 /// The adjoint of `warp2d`: the images' gradient from the output gradient `grad` (N×C×H×W).
 pub fn warp2d_grad(attrs: &WarpAttrs, grad: View, draws: View, out: &mut [f32]) {
-    let (channels, h, w) = geometry(grad.shape, draws);
-    let plane = h * w;
-    if plane == 0 {
-        return;
-    }
-    for_each_chunk(out, plane, |p, out_plane| {
-        let map = plane_map(attrs, draws, p, channels, h, w);
-        out_plane.fill(0.0);
-        for (i, g) in grad.data[p * plane..][..plane].iter().enumerate() {
-            for (at, weight) in taps(&map, i % w, i / w, h, w) {
-                out_plane[at] += weight * g;
+    for_each_plane(attrs, grad, draws, out, |warp, g, dst| {
+        dst.fill(0.0);
+        for (i, g) in g.iter().enumerate() {
+            for (at, weight) in warp.taps(i) {
+                dst[at] += weight * g;
             }
         }
     });

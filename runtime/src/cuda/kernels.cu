@@ -167,6 +167,13 @@ __device__ void warp_inverse_map(const float* d, int h, int w, float rotation, f
     m[5] = cy - m[3] * ox - m[4] * oy;
 }
 
+// The plane of element i of images×channels planes of h×w, with its image's inverse map in m.
+__device__ u64 warp_pixel(u64 i, const float* draws, int channels, int h, int w, float rotation, float scale, float translation, float* m) {
+    const u64 plane = i / ((u64)h * w);
+    warp_inverse_map(draws + plane / channels * 4, h, w, rotation, scale, translation, m);
+    return plane;
+}
+
 // The bilinear weight of input pixel (px, py) at sampling point (sx, sy).
 __device__ float tent2(float sx, float sy, int px, int py) {
     return fmaxf(0.0f, 1.0f - fabsf(sx - px)) * fmaxf(0.0f, 1.0f - fabsf(sy - py));
@@ -176,10 +183,9 @@ __device__ float tent2(float sx, float sy, int px, int py) {
 // bilinear interpolation, zeros outside.
 extern "C" __global__ void warp2d(float* out, const float* in, const float* draws, u64 images, int channels, int h, int w, float rotation, float scale, float translation) {
     FOR_EACH(i, images * channels * h * w) {
-        const u64 plane = i / ((u64)h * w);
-        const int y = (int)(i / w % h), x = (int)(i % w);
         float m[6];
-        warp_inverse_map(draws + plane / channels * 4, h, w, rotation, scale, translation, m);
+        const u64 plane = warp_pixel(i, draws, channels, h, w, rotation, scale, translation, m);
+        const int y = (int)(i / w % h), x = (int)(i % w);
         const float sx = m[0] * x + m[1] * y + m[2], sy = m[3] * x + m[4] * y + m[5];
         const int x0 = (int)floorf(sx), y0 = (int)floorf(sy);
         const float* src = in + plane * h * w;
@@ -195,10 +201,9 @@ extern "C" __global__ void warp2d(float* out, const float* in, const float* draw
 // point lies within one pixel of (x, y) lie in a box around the forward image of (x, y).
 extern "C" __global__ void warp2d_grad(float* dx, const float* g, const float* draws, u64 images, int channels, int h, int w, float rotation, float scale, float translation) {
     FOR_EACH(i, images * channels * h * w) {
-        const u64 plane = i / ((u64)h * w);
-        const int y = (int)(i / w % h), x = (int)(i % w);
         float m[6];
-        warp_inverse_map(draws + plane / channels * 4, h, w, rotation, scale, translation, m);
+        const u64 plane = warp_pixel(i, draws, channels, h, w, rotation, scale, translation, m);
+        const int y = (int)(i / w % h), x = (int)(i % w);
         // The forward map inverts the 2×2 part of the inverse map.
         const float det = m[0] * m[4] - m[1] * m[3];
         const float fa = m[4] / det, fb = -m[1] / det, fd = -m[3] / det, fe = m[0] / det;
