@@ -86,5 +86,5 @@ fn generate_rate(mut model: common::Model<Cpu>, iterations: usize) -> (f64, Stri
     generate(0);
     let started = Instant::now();
     let images: usize = (1..=iterations as u64).map(&mut generate).sum();
-    (images as f64 / started.elapsed().as_secs_f64(), Cpu.describe())
+    (images as f64 / started.elapsed().as_secs_f64(), Cpu::default().describe())
 }

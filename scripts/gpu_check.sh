@@ -25,6 +25,15 @@ for model in vae vae_2d dcgan infogan; do
         grep -E "device:|step 50|error|done" | tail -3
 done
 
+echo "== what reading the losses back after every step costs (images/s over the last log interval before iteration 200)"
+for model in vae infogan; do
+    for mode in log step; do
+        rate=$(timeout 120 "$bin/graphc" run "graphs/$model.g" --device cuda --max-steps 200 --loss-readback "$mode" \
+            --out "$out/readback_${model}_$mode" 2>&1 | grep -E "^step 200 " | grep -oE "[0-9]+ img/s")
+        echo "$model --loss-readback $mode: ${rate:-failed}"
+    done
+done | tee "$out/readback.txt"
+
 echo "== training images/s, graphc vs PyTorch, same GPU, FP32"
 printf "%-8s %6s %12s %12s %8s\n" model batch graphc pytorch ratio
 for model in vae dcgan infogan; do

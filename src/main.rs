@@ -45,6 +45,11 @@ enum Command {
         /// Continue the run in --out from its checkpoint.
         #[arg(long)]
         resume: bool,
+        /// When losses come back from the device: `step` (after every step, so that a NaN is
+        /// traced to its op before the update; the CPU's default) or `log` (at log intervals, in
+        /// one copy; a GPU's default).
+        #[arg(long)]
+        loss_readback: Option<graphc::train::LossReadback>,
         /// Worker threads (default: every core).
         #[arg(long)]
         threads: Option<usize>,
@@ -177,7 +182,19 @@ enum Emit {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, out, epochs, max_steps, seed, data, device: request, resume, threads, build } => {
+        Command::Run {
+            file,
+            out,
+            epochs,
+            max_steps,
+            seed,
+            data,
+            device: request,
+            resume,
+            loss_readback,
+            threads,
+            build,
+        } => {
             let device = match choose_device(request) {
                 Ok(Selected::Cpu(_)) => TrainDevice::Cpu,
                 Ok(Selected::Cuda(ordinal)) => TrainDevice::Cuda { ordinal, fallback: request == DeviceRequest::Auto },
@@ -205,7 +222,17 @@ fn main() -> ExitCode {
                 eprintln!("note: Ctrl-C will not save a checkpoint ({e})");
             }
             let interrupt = Some(interrupt);
-            let run_opts = RunOptions { out: out.clone(), max_steps, epochs, seed, data, resume, interrupt, device };
+            let run_opts = RunOptions {
+                out: out.clone(),
+                max_steps,
+                epochs,
+                seed,
+                data,
+                resume,
+                interrupt,
+                device,
+                loss_readback,
+            };
             if let Err(e) = std::fs::create_dir_all(&out).and_then(|_| std::fs::copy(&file, out.join("graph.g"))) {
                 eprintln!("error: cannot write the run directory {}: {e}", out.display());
                 return ExitCode::FAILURE;

@@ -1,5 +1,5 @@
 //! The CUDA backend on a real GPU, against the CPU backend: every step of every model file's
-//! training programs, and short seeded training runs. They need a GPU, so they are ignored by
+//! training programs, short seeded training runs, and losses staged on the device. They need a GPU, so they are ignored by
 //! `cargo test` (reported as ignored, not passed); on a machine with one:
 //! `cargo test --test cuda_device -- --ignored`. Run without a usable device they fail, saying why.
 #![cfg(feature = "cuda")]
@@ -71,7 +71,8 @@ fn every_step_computes_what_the_cpu_backend_computes() {
     }
 }
 
-/// The losses of `steps` training steps of every phase of `file`, on `backend`.
+/// The losses of `steps` training steps of every phase of `file`, on `backend`: staged on the
+/// device as the steps run and read back together at the end, as a training run reads them.
 fn seeded_losses<B: Backend>(backend: &mut B, file: &str, steps: u64) -> Vec<f32> {
     let (plans, params) = phases(file, 16);
     let mut state = State::default();
@@ -81,17 +82,18 @@ fn seeded_losses<B: Backend>(backend: &mut B, file: &str, steps: u64) -> Vec<f32
     let mut programs: Vec<_> =
         plans.iter().map(|(_, plan, losses)| (backend.program(plan.clone()).unwrap(), losses)).collect();
     let mut state = backend.upload(state).unwrap();
-    let mut losses = Vec::new();
     for draw in 0..steps {
         for (program, names) in &mut programs {
             backend.compute(program, &state, &feeds, &NoiseKey { seed: 1, draw }).unwrap();
             for name in names.iter() {
                 let id = B::plan(program).output(name).unwrap();
-                losses.push(backend.first_value(program, &state, id).unwrap());
+                backend.stage_first(program, &state, id).unwrap();
             }
             B::commit(program, &mut state);
         }
     }
+    let mut losses = Vec::new();
+    backend.read_staged(&mut losses).unwrap();
     losses
 }
 
@@ -100,10 +102,41 @@ fn seeded_losses<B: Backend>(backend: &mut B, file: &str, steps: u64) -> Vec<f32
 fn a_seeded_run_gives_the_cpu_backends_losses() {
     let mut gpu = device();
     for file in MODELS {
-        let (cpu, cuda) = (seeded_losses(&mut Cpu, file, 10), seeded_losses(&mut gpu, file, 10));
+        let (cpu, cuda) = (seeded_losses(&mut Cpu::default(), file, 10), seeded_losses(&mut gpu, file, 10));
         for (i, (a, b)) in cpu.iter().zip(&cuda).enumerate() {
             assert!((a - b).abs() <= 1e-2 * a.abs().max(1.0), "{file}: loss {i}: cpu {a} vs cuda {b}");
         }
         println!("{file}: {} losses agree; last cpu {:?} cuda {:?}", cpu.len(), cpu.last(), cuda.last());
     }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn staged_values_come_back_in_order_past_the_device_slots() {
+    let mut gpu = device();
+    let (plans, params) = phases("graphs/vae.g", 8);
+    let (_, plan, losses) = &plans[0];
+    let mut state = State::default();
+    init::fill_state(&mut state, &params, &[plan], 7);
+    let feeds = init::synthetic_feeds(plan);
+    let mut program = gpu.program(plan.clone()).unwrap();
+    let state = gpu.upload(&state).unwrap();
+    let ids: Vec<_> = losses.iter().map(|name| plan.output(name).unwrap()).collect();
+    let mut expected: Vec<f32> = Vec::new();
+    // More values than the device keeps before it copies them out, over several runs.
+    for draw in 0..3 {
+        gpu.compute(&mut program, &state, &feeds, &NoiseKey { seed: 1, draw }).unwrap();
+        let firsts: Vec<f32> = ids.iter().map(|&id| gpu.read_first(&program, &state, id).unwrap()).collect();
+        for _ in 0..2000 {
+            for &id in &ids {
+                gpu.stage_first(&program, &state, id).unwrap();
+            }
+            expected.extend(&firsts);
+        }
+    }
+    let mut got = Vec::new();
+    gpu.read_staged(&mut got).unwrap();
+    assert_eq!(got, expected);
+    gpu.read_staged(&mut got).unwrap();
+    assert!(got.is_empty(), "a read leaves nothing staged");
 }

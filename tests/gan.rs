@@ -88,6 +88,7 @@ fn gan_runs_k_discriminator_steps_per_generator_step() {
         resume: false,
         interrupt: None,
         device: graphc::train::TrainDevice::Cpu,
+        loss_readback: None,
     };
     train::run(&c, &opts, &mut |_| {}).unwrap();
     let (_, position) = train::checkpoint::load(&dir.path().join("checkpoint.safetensors")).unwrap();
@@ -168,6 +169,7 @@ fn short_run(name: &str, text: &str, steps: u64) -> Vec<serde_json::Value> {
         resume: false,
         interrupt: None,
         device: graphc::train::TrainDevice::Cpu,
+        loss_readback: None,
     };
     train::run(&c, &opts, &mut |_| {}).unwrap();
     assert!(dir.path().join("loss.png").exists() && dir.path().join("samples/step_000000.png").exists());

@@ -1,9 +1,10 @@
 //! End-to-end training on the bundled MNIST: the VAE learns, resuming is bit-identical, a loss's
-//! `start_iter` holds it at weight 0 until then, a NaN stops the run naming its op, and bad data
-//! or checkpoints are clear errors.
+//! `start_iter` holds it at weight 0 until then, a NaN stops the run naming its op, losses read
+//! back at log intervals give the same run as losses read after every step, and bad data or
+//! checkpoints are clear errors.
 
 use graphc::error::SourceFile;
-use graphc::train::{self, RunOptions, TrainError};
+use graphc::train::{self, LossReadback, RunOptions, TrainError};
 use graphc::{compile, CompileOptions, Compiled};
 
 fn compiled(path: &str, batch: usize) -> Compiled {
@@ -22,6 +23,7 @@ fn options(out: &std::path::Path, steps: u64) -> RunOptions {
         resume: false,
         interrupt: None,
         device: graphc::train::TrainDevice::Cpu,
+        loss_readback: None,
     }
 }
 
@@ -119,6 +121,79 @@ fn train_non_finite_loss_names_the_op() {
     let err = train::run(&c, &options(dir.path(), 5), &mut |_| {}).unwrap_err();
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
     assert!(err.to_string().contains("log (log)"), "{err}");
+}
+
+/// `text` with its solver's `display` and `snapshot` intervals set.
+fn with_intervals(text: &str, display: u32, snapshot: u32) -> String {
+    let set = |line: &str| match line.trim_start().split_once(':') {
+        Some(("display", _)) => format!("display: {display}"),
+        Some(("snapshot", _)) => format!("snapshot: {snapshot}"),
+        _ => line.to_string(),
+    };
+    text.lines().map(set).collect::<Vec<_>>().join("\n")
+}
+
+/// The metrics of a run without its rates (which differ from run to run), and its checkpoint.
+fn run_record(c: &Compiled, opts: &RunOptions) -> (Vec<serde_json::Value>, graphc_runtime::exec::State) {
+    train::run(c, opts, &mut |_| {}).unwrap();
+    let text = std::fs::read_to_string(opts.out.join("metrics.jsonl")).unwrap();
+    let mut records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    records.iter_mut().for_each(|r| drop(r.as_object_mut().unwrap().remove("images_per_sec")));
+    (records, train::checkpoint::load(&opts.out.join("checkpoint.safetensors")).unwrap().0)
+}
+
+#[test]
+fn train_losses_read_back_at_log_intervals_are_those_of_every_step() {
+    // DC-GAN at batch 4: three discriminator steps and one generator step per iteration, logged
+    // every 2 iterations and saved every 3, so that reads happen at both and the last (7).
+    let src = SourceFile::new("dcgan.g", with_intervals(&std::fs::read_to_string("graphs/dcgan.g").unwrap(), 2, 3));
+    let c = compile(&src, &CompileOptions { batch_size: Some(4), ..CompileOptions::default() }).unwrap();
+    let run = |readback| {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RunOptions { loss_readback: Some(readback), ..options(dir.path(), 7) };
+        run_record(&c, &opts)
+    };
+    let (every_step, state_a) = run(LossReadback::EveryStep);
+    let (at_logs, state_b) = run(LossReadback::AtLogs);
+    let logged: Vec<u64> = every_step.iter().filter_map(|r| r["step"].as_u64()).collect();
+    // Two phases logged at 2, 4, 6 and 7, and the discriminator's held-out loss at 7 (the
+    // generator reads no data).
+    assert_eq!(logged, [2, 2, 4, 4, 6, 6, 7, 7, 7], "{every_step:?}");
+    assert_eq!(every_step, at_logs);
+    assert!(state_a == state_b, "the checkpoints differ");
+}
+
+/// A graph whose loss, -(w·x + 1)², its SGD drives to -∞ within a few iterations.
+const DIVERGES: &str = r#"
+    layer { name: "data" type: "Data" top: "data" data_param { batch_size: 4 } }
+    layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"
+            inner_product_param { num_output: 1 bias_filler { type: "constant" value: 1 } } }
+    layer { name: "square" type: "Power" bottom: "fc" top: "square" power_param { power: 2 } }
+    layer { name: "gain" type: "Power" bottom: "square" top: "gain" power_param { scale: -1 } }
+    layer { name: "loss" type: "Reduction" bottom: "gain" top: "loss" loss_weight: 1 }
+    solver { max_iter: 50 display: 100 snapshot: 2 phase { name: "p" type: "SGD" base_lr: 0.01 } }"#;
+
+#[test]
+fn train_non_finite_loss_read_back_late_names_its_iteration_and_resumes_to_its_op() {
+    let c = compile(&SourceFile::new("diverges.g", DIVERGES), &CompileOptions::default()).unwrap();
+    let fail = |readback, dir: &std::path::Path, resume| {
+        let opts = RunOptions { loss_readback: Some(readback), resume, ..options(dir, 50) };
+        match train::run(&c, &opts, &mut |_| {}).unwrap_err() {
+            TrainError::NonFinite { iteration, loss, origin, .. } => (iteration, loss, origin),
+            other => panic!("{other}"),
+        }
+    };
+    let (every_step, at_logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let traced = fail(LossReadback::EveryStep, every_step.path(), false);
+    assert_eq!(traced, (4, "loss".to_string(), Some("square (pow)".to_string())));
+    // Read back late, the same loss and iteration, not traced; the checkpoint of iteration 4 is
+    // not written, as its losses were judged first.
+    assert_eq!(fail(LossReadback::AtLogs, at_logs.path(), false), (4, "loss".to_string(), None));
+    let (saved, position) = train::checkpoint::load(&at_logs.path().join("checkpoint.safetensors")).unwrap();
+    assert_eq!(position.iteration, 4, "the last checkpoint holds the four good iterations");
+    assert!(saved.values.values().flatten().all(|v| v.is_finite()));
+    // As the message says: resumed from it reading every step, the op is named.
+    assert_eq!(fail(LossReadback::EveryStep, at_logs.path(), true), traced);
 }
 
 #[test]

@@ -26,7 +26,7 @@ pub struct Model<B: Backend = Cpu> {
 impl Model<Cpu> {
     /// The model file at `path`, at its own batch size or `batch`, on the CPU.
     pub fn load(path: &str, batch: Option<usize>) -> Self {
-        Model::load_on(Cpu, path, batch)
+        Model::load_on(Cpu::default(), path, batch)
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a training loop needs of a device, so that one loop drives the CPU and the CUDA backend:
 //! programs built from plans, a persistent state where the device keeps it, steps computed and
-//! committed, and values read back.
+//! committed, and values read back: one at a time, or staged on the device as steps run and
+//! read back together, so that the host need not wait for the device between steps.
 
 use std::collections::HashMap;
 
@@ -44,8 +45,14 @@ pub trait Backend {
     ) -> Result<(), ExecError>;
     /// Writes the state updates of the last run into `state`.
     fn commit(program: &mut Self::Program, state: &mut Self::State);
-    /// The first element of buffer `id` after the last run (a loss).
+    /// The first element of buffer `id` after the last run (a loss); waits for the device.
     fn first_value(&mut self, program: &Self::Program, state: &Self::State, id: BufId) -> Result<f32, ExecError>;
+    /// Copies the first element of buffer `id` after the last run aside on the device, without
+    /// waiting for it; [`Backend::read_staged`] returns the values in the order they were staged.
+    fn stage_first(&mut self, program: &Self::Program, state: &Self::State, id: BufId) -> Result<(), ExecError>;
+    /// Replaces `values` with the values staged since the last call, oldest first (one wait for
+    /// the device).
+    fn read_staged(&mut self, values: &mut Vec<f32>) -> Result<(), ExecError>;
     /// Runs the steps again one by one and returns the first whose output is not finite.
     fn first_non_finite<'p>(
         &mut self,
@@ -61,8 +68,11 @@ pub trait Backend {
 }
 
 /// The CPU backend: [`CpuProgram`]s over a host [`State`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Cpu;
+#[derive(Clone, Debug, Default)]
+pub struct Cpu {
+    /// Values staged by [`Backend::stage_first`] and not read yet.
+    staged: Vec<f32>,
+}
 
 impl Backend for Cpu {
     type Program = CpuProgram;
@@ -108,6 +118,17 @@ impl Backend for Cpu {
 
     fn first_value(&mut self, program: &CpuProgram, state: &State, id: BufId) -> Result<f32, ExecError> {
         Ok(program.value(state, id)[0])
+    }
+
+    fn stage_first(&mut self, program: &CpuProgram, state: &State, id: BufId) -> Result<(), ExecError> {
+        self.staged.push(program.value(state, id)[0]);
+        Ok(())
+    }
+
+    fn read_staged(&mut self, values: &mut Vec<f32>) -> Result<(), ExecError> {
+        values.clear();
+        values.append(&mut self.staged);
+        Ok(())
     }
 
     fn first_non_finite<'p>(
@@ -181,6 +202,14 @@ mod cuda {
 
         fn first_value(&mut self, program: &CudaProgram, state: &DeviceState, id: BufId) -> Result<f32, ExecError> {
             self.read_first(program, state, id)
+        }
+
+        fn stage_first(&mut self, program: &CudaProgram, state: &DeviceState, id: BufId) -> Result<(), ExecError> {
+            CudaDevice::stage_first(self, program, state, id)
+        }
+
+        fn read_staged(&mut self, values: &mut Vec<f32>) -> Result<(), ExecError> {
+            CudaDevice::read_staged(self, values)
         }
 
         fn first_non_finite<'p>(

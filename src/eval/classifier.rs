@@ -81,6 +81,7 @@ impl Classifier {
                 resume: false,
                 interrupt: None,
                 device: crate::train::TrainDevice::Cpu,
+                loss_readback: None,
             };
             train::run(&compiled, &opts, log)?;
         }

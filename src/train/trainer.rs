@@ -1,7 +1,8 @@
 //! The training loop, as the book's pseudo-code runs it: each iteration runs the solver's phases
 //! in order, each phase `steps` times (K discriminator steps, then one generator step), each step
 //! with a fresh data batch and fresh noise. It logs metrics, writes checkpoints and sample grids,
-//! stops on a non-finite loss naming the op that produced it, and can resume bit-identically.
+//! stops on a non-finite loss (naming the op that produced it when losses are read after every
+//! step), and can resume bit-identically.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use graphc_runtime::{BufferRole, Plan};
 
 use super::batches::{Batches, Cursor};
 use super::checkpoint::{self, CheckpointError, Position};
+use super::readback::{LossQueue, LossReadback, StepLosses};
 use super::sample::Generator;
 use crate::data::{load_split, resolve_source, DataError, Dataset, Split};
 use crate::ir::Graph;
@@ -42,6 +44,9 @@ pub struct RunOptions {
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Where the training programs run.
     pub device: TrainDevice,
+    /// When losses come back to the host (default: after every step on the CPU, at log
+    /// intervals on a GPU).
+    pub loss_readback: Option<LossReadback>,
 }
 
 /// Where a run's training programs run.
@@ -72,8 +77,9 @@ pub enum TrainError {
     Interrupted { iteration: u64, checkpoint: PathBuf },
     /// One phase drove its losses to about zero and kept them there (a GAN's discriminator wins).
     PhaseWins { iteration: u64, phase: String, losses: Vec<String> },
-    /// A loss became NaN or infinite.
-    NonFinite { iteration: u64, phase: String, loss: String, origin: String },
+    /// A loss became NaN or infinite; `origin` is the op that first produced such a value, when
+    /// the loss was read back before its update (`--loss-readback step`) and the step rerun.
+    NonFinite { iteration: u64, phase: String, loss: String, origin: Option<String> },
 }
 
 impl fmt::Display for TrainError {
@@ -98,10 +104,16 @@ impl fmt::Display for TrainError {
                 super::collapse::WON_BELOW,
                 super::collapse::PATIENCE
             ),
-            TrainError::NonFinite { iteration, phase, loss, origin } => write!(
+            TrainError::NonFinite { iteration, phase, loss, origin: Some(origin) } => write!(
                 f,
                 "loss \"{loss}\" of phase \"{phase}\" is not finite at iteration {iteration}; the first non-finite value \
                  came from {origin}. The last good checkpoint is kept."
+            ),
+            TrainError::NonFinite { iteration, phase, loss, origin: None } => write!(
+                f,
+                "loss \"{loss}\" of phase \"{phase}\" is not finite at iteration {iteration}. It was read back at a log \
+                 interval, after its update; the last good checkpoint is kept. Rerunning with `--loss-readback \
+                 step` (from that checkpoint with `--resume`) names the op that produced the first non-finite value."
             ),
         }
     }
@@ -189,7 +201,7 @@ fn batch_size(plan: &Plan) -> Option<usize> {
 /// Trains `compiled` as its solver says, on the device `opts` names.
 pub fn run(compiled: &Compiled, opts: &RunOptions, log: &mut dyn FnMut(&str)) -> Result<RunSummary, TrainError> {
     match opts.device {
-        TrainDevice::Cpu => train_on(&mut Cpu, compiled, opts, log),
+        TrainDevice::Cpu => train_on(&mut Cpu::default(), LossReadback::EveryStep, compiled, opts, log),
         TrainDevice::Cuda { ordinal, fallback } => run_on_cuda(ordinal, fallback, compiled, opts, log),
     }
 }
@@ -205,11 +217,11 @@ fn run_on_cuda(
     match graphc_runtime::cuda::exec::CudaDevice::open(ordinal) {
         Ok(mut device) => {
             log(&format!("device: {}", device.describe()));
-            train_on(&mut device, compiled, opts, log)
+            train_on(&mut device, LossReadback::AtLogs, compiled, opts, log)
         }
         Err(why) if fallback => {
             log(&format!("note: running on the CPU ({why})"));
-            train_on(&mut Cpu, compiled, opts, log)
+            train_on(&mut Cpu::default(), LossReadback::EveryStep, compiled, opts, log)
         }
         Err(why) => Err(TrainError::Exec(ExecError::Device(why.to_string()))),
     }
@@ -228,13 +240,15 @@ fn run_on_cuda(
         return Err(TrainError::Exec(ExecError::Device(why)));
     }
     log(&format!("note: running on the CPU ({why})"));
-    train_on(&mut Cpu, compiled, opts, log)
+    train_on(&mut Cpu::default(), LossReadback::EveryStep, compiled, opts, log)
 }
 
 /// The training loop on `backend`: its state lives on the device, and comes to the host only for
-/// checkpoints, sample grids and the held-out losses.
+/// checkpoints, sample grids and the held-out losses; its losses come back as `opts` says, else
+/// as `default_readback` does.
 fn train_on<B: Backend>(
     backend: &mut B,
+    default_readback: LossReadback,
     compiled: &Compiled,
     opts: &RunOptions,
     log: &mut dyn FnMut(&str),
@@ -282,43 +296,60 @@ fn train_on<B: Backend>(
     let progress = super::progress::Progress::new(total, position.iteration);
     let mut window = (Instant::now(), 0usize);
     let mut watch = super::collapse::WinWatch::new(phases.len());
+    let readback = opts.loss_readback.unwrap_or(default_readback);
+    let mut queue = LossQueue::default();
+    // Per phase, the losses of its last step read back: what the next log line reports.
+    let mut logged: Vec<(String, Vec<(String, f32)>)> =
+        compiled.phases.iter().map(|info| (info.name.clone(), Vec::new())).collect();
     // Refilled each step in place: the data batches allocate nothing after the first.
     let mut feeds = HashMap::new();
     while position.iteration < total {
         let iteration = position.iteration;
-        let mut logged: Vec<(String, Vec<(String, f32)>)> = Vec::new();
-        for (phase, info) in phases.iter_mut().zip(&compiled.phases) {
+        for (index, (phase, info)) in phases.iter_mut().zip(&compiled.phases).enumerate() {
             if info.stage_start(iteration) != phase.stage {
                 *phase = phase_run(backend, train_inputs, info, iteration, profile)?;
             }
             let PhaseRun { active: info, program, batch, .. } = phase;
-            let batch = batch.unwrap_or(0);
-            let mut last = Vec::new();
             for k in 0..info.steps {
                 let step = iteration * info.steps as u64 + k as u64 + 1;
                 refill_feeds(B::plan(program), &mut batches, step, &mut feeds);
                 let noise = NoiseKey { seed, draw: position.draw };
                 backend.compute(program, &state, &feeds, &noise)?;
-                last = read_losses(backend, program, &state, info)?;
-                check_finite(backend, program, &state, (&feeds, &noise), info, &last, iteration)?;
+                let losses = StepLosses::new(info, index, iteration, k + 1 == info.steps);
+                match readback {
+                    LossReadback::EveryStep => {
+                        let read = queue.push_read(backend, (&*program, &state), losses, info)?;
+                        if let Some(loss) = read.non_finite().map(str::to_string) {
+                            progress.finish();
+                            let origin = backend
+                                .first_non_finite(program, &state, &feeds, &noise)?
+                                .map_or_else(|| "an unknown op".to_string(), |step| step.label.clone());
+                            let phase = info.name.clone();
+                            return Err(TrainError::NonFinite { iteration, phase, loss, origin: Some(origin) });
+                        }
+                    }
+                    LossReadback::AtLogs => queue.push_staged(backend, (&*program, &state), losses, info)?,
+                }
                 B::commit(program, &mut state);
                 position.draw += 1;
             }
-            window.1 += batch * info.steps;
-            let weights: Vec<f32> = info.losses.iter().map(|l| l.weight).collect();
-            if watch.observe(logged.len(), &last, &weights) {
-                progress.finish();
-                let losses =
-                    last.iter().zip(&weights).filter(|(_, w)| **w > 0.0).map(|((n, _), _)| n.clone()).collect();
-                return Err(TrainError::PhaseWins { iteration, phase: info.name.clone(), losses });
-            }
-            logged.push((info.name.clone(), last));
+            window.1 += batch.unwrap_or(0) * info.steps;
         }
         position.iteration += 1;
         let cursor = batches.cursor();
         (position.epoch, position.data_position) = (cursor.epoch, cursor.position);
         let done = position.iteration;
-        if done % solver.display as u64 == 0 || done == total {
+        let log_now = done % solver.display as u64 == 0 || done == total;
+        let interrupted = opts.interrupt.as_ref().is_some_and(|flag| flag.load(std::sync::atomic::Ordering::SeqCst));
+        let snapshot_now = (solver.snapshot > 0 && done % solver.snapshot as u64 == 0) || done == total;
+        // Every loss is judged before anything is logged or saved.
+        if readback == LossReadback::EveryStep || log_now || interrupted || snapshot_now {
+            if let Err(e) = judge(queue.take(backend)?, &compiled.phases, &mut watch, &mut logged) {
+                progress.finish();
+                return Err(e);
+            }
+        }
+        if log_now {
             let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
             let epochs = (batches.epochs_done() * 100.0).round() / 100.0;
             for (phase, losses) in &logged {
@@ -328,7 +359,6 @@ fn train_on<B: Backend>(
             window = (Instant::now(), 0);
         }
         progress.tick(done);
-        let interrupted = opts.interrupt.as_ref().is_some_and(|flag| flag.load(std::sync::atomic::Ordering::SeqCst));
         if interrupted && done < total {
             backend.with_host(&mut state, |host| {
                 checkpoint::save(&checkpoint_path, host, &shapes, &position).map_err(TrainError::from)
@@ -336,7 +366,7 @@ fn train_on<B: Backend>(
             progress.finish();
             return Err(TrainError::Interrupted { iteration: done, checkpoint: checkpoint_path });
         }
-        if (solver.snapshot > 0 && done % solver.snapshot as u64 == 0) || done == total {
+        if snapshot_now {
             backend.with_host(&mut state, |host| {
                 checkpoint::save(&checkpoint_path, host, &shapes, &position)?;
                 match &mut sampler {
@@ -434,23 +464,32 @@ fn read_losses<B: Backend>(
     Ok(losses)
 }
 
-/// Fails when a loss of the step just computed is not finite, naming the first op whose output
-/// is not (found by running the step again, checking each output as it is computed). The state
-/// has not been updated yet, so it keeps the last good values.
-fn check_finite<B: Backend>(
-    backend: &mut B,
-    program: &mut B::Program,
-    state: &B::State,
-    (feeds, noise): (&HashMap<&str, Vec<f32>>, &NoiseKey),
-    info: &PhaseInfo,
-    losses: &[(String, f32)],
-    iteration: u64,
+/// Hands the losses read back to the run in step order: fails on the first that is not finite
+/// (read back after its update, so not traced to its op) and when a phase has won, and keeps
+/// each phase's last logged losses in `logged`.
+fn judge(
+    steps: Vec<StepLosses>,
+    phases: &[PhaseInfo],
+    watch: &mut super::collapse::WinWatch,
+    logged: &mut [(String, Vec<(String, f32)>)],
 ) -> Result<(), TrainError> {
-    let Some((loss, _)) = losses.iter().find(|(_, v)| !v.is_finite()) else { return Ok(()) };
-    let origin = backend
-        .first_non_finite(program, state, feeds, noise)?
-        .map_or_else(|| "an unknown op".to_string(), |step| step.label.clone());
-    Err(TrainError::NonFinite { iteration, phase: info.name.clone(), loss: loss.clone(), origin })
+    for step in steps {
+        let phase = phases[step.phase].name.clone();
+        if let Some(loss) = step.non_finite() {
+            let (iteration, loss) = (step.iteration, loss.to_string());
+            return Err(TrainError::NonFinite { iteration, phase, loss, origin: None });
+        }
+        if !step.last_of_phase {
+            continue;
+        }
+        if watch.observe(step.phase, &step.losses, &step.weights) {
+            let won = step.losses.iter().zip(&step.weights).filter(|(_, w)| **w > 0.0);
+            let losses = won.map(|((name, _), _)| name.clone()).collect();
+            return Err(TrainError::PhaseWins { iteration: step.iteration, phase, losses });
+        }
+        logged[step.phase].1 = step.losses;
+    }
+    Ok(())
 }
 
 /// The blobs of a phase's losses: the outputs the trainer reads after each step.
@@ -548,7 +587,7 @@ pub(crate) fn held_out_losses(
         for round in 0..rounds {
             refill_feeds(program.plan(), &mut batches, 1, &mut feeds);
             program.run(state, &feeds, &NoiseKey { seed, draw: u64::MAX - 1 - round as u64 })?;
-            total += read_losses(&mut Cpu, &program, state, info)?
+            total += read_losses(&mut Cpu::default(), &program, state, info)?
                 .iter()
                 .zip(&info.losses)
                 .map(|((_, v), l)| (l.weight * v) as f64)

@@ -1,7 +1,8 @@
 //! Runs lowered plans on an NVIDIA GPU through cudarc: one stream, cuBLAS for the matrix
 //! products, the kernels compiled by NVRTC for the device's architecture. Parameters, optimizer
 //! state, temporaries (one allocation per slot of the memory plan) and the workspace stay on the
-//! device; a step copies its data batch in, and values come back only when read.
+//! device; a step copies its data batch in, and values come back only when read: one at a time,
+//! or staged on the device step by step and read back together.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,7 +40,17 @@ pub struct CudaDevice {
     /// Wait for the device after every step, so that an asynchronous fault (an illegal address,
     /// say) is reported with the step that caused it (`GRAPHC_CUDA_SYNC=1`; slower).
     sync_each_step: bool,
+    /// Values staged on the device by [`CudaDevice::stage_first`] and not read back yet: the
+    /// first `staged_len` of [`STAGED_SLOTS`].
+    staged: CudaSlice<f32>,
+    staged_len: usize,
+    /// Staged values already copied to the host, when the slots filled up between two reads.
+    staged_host: Vec<f32>,
 }
+
+/// Values [`CudaDevice::stage_first`] keeps on the device before it copies them to the host:
+/// hundreds of steps of losses.
+const STAGED_SLOTS: usize = 4096;
 
 /// Persistent values by name, on the device.
 #[derive(Default)]
@@ -75,6 +86,7 @@ impl CudaDevice {
             (9, 0) => Some("compute_90"),
             _ => None,
         };
+        let staged = stream.alloc_zeros::<f32>(STAGED_SLOTS).map_err(|e| unavailable("no memory", &e))?;
         let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
         let description =
             format!("{name} (cuda:{ordinal}, sm_{}{}, {sms} multiprocessors)", capability.0, capability.1);
@@ -87,6 +99,9 @@ impl CudaDevice {
             kernels: KernelCache::default(),
             description,
             sync_each_step: std::env::var_os("GRAPHC_CUDA_SYNC").is_some_and(|v| v == "1"),
+            staged,
+            staged_len: 0,
+            staged_host: Vec::new(),
         };
         let (ctx, arch) = (device.ctx.clone(), device.arch);
         device
@@ -204,6 +219,50 @@ impl CudaDevice {
         Ok(first[0])
     }
 
+    /// Copies the first value of buffer `id` after the last run to the next staging slot, in
+    /// stream order, without waiting for the device (see [`CudaDevice::read_staged`]).
+    pub fn stage_first(
+        &mut self,
+        program: &CudaProgram,
+        state: &DeviceState,
+        id: crate::BufId,
+    ) -> Result<(), ExecError> {
+        if self.staged_len == STAGED_SLOTS {
+            self.drain_staged()?;
+        }
+        let at = self.staged_len;
+        let source = program.storage(state, id).slice(..1);
+        self.stream
+            .memcpy_dtod(&source, &mut self.staged.slice_mut(at..at + 1))
+            .map_err(device_error("a device copy"))?;
+        self.staged_len += 1;
+        Ok(())
+    }
+
+    /// Replaces `values` with the values staged since the last call, oldest first: one copy to
+    /// the host and one wait for the device.
+    pub fn read_staged(&mut self, values: &mut Vec<f32>) -> Result<(), ExecError> {
+        self.drain_staged()?;
+        values.clear();
+        values.append(&mut self.staged_host);
+        Ok(())
+    }
+
+    /// Appends the staged values on the device to `staged_host` and frees their slots.
+    fn drain_staged(&mut self) -> Result<(), ExecError> {
+        if self.staged_len == 0 {
+            return Ok(());
+        }
+        let start = self.staged_host.len();
+        self.staged_host.resize(start + self.staged_len, 0.0);
+        self.stream
+            .memcpy_dtoh(&self.staged.slice(..self.staged_len), &mut self.staged_host[start..])
+            .map_err(device_error("copy to the host"))?;
+        self.stream.synchronize().map_err(device_error("a step"))?;
+        self.staged_len = 0;
+        Ok(())
+    }
+
     /// Copies the first `host.len()` values of buffer `id` to `host` and waits for the device.
     fn copy_out(
         &self,
@@ -212,11 +271,7 @@ impl CudaDevice {
         id: crate::BufId,
         host: &mut [f32],
     ) -> Result<(), ExecError> {
-        let source = match &program.plan.buffers[id.0 as usize].role {
-            BufferRole::State(name) => &state.values[name],
-            BufferRole::Feed(_) => program.feeds[id.0 as usize].as_ref().expect("feeds are allocated"),
-            BufferRole::Temp => &program.slots[program.home[id.0 as usize]],
-        };
+        let source = program.storage(state, id);
         self.stream.memcpy_dtoh(&source.slice(..host.len()), host).map_err(device_error("copy to the host"))?;
         self.stream.synchronize().map_err(device_error("a step"))
     }
@@ -391,6 +446,15 @@ impl CudaProgram {
     /// The plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The device storage of buffer `id` (its state value, feed copy or temporary slot).
+    fn storage<'a>(&'a self, state: &'a DeviceState, id: crate::BufId) -> &'a CudaSlice<f32> {
+        match &self.plan.buffers[id.0 as usize].role {
+            BufferRole::State(name) => &state.values[name],
+            BufferRole::Feed(_) => self.feeds[id.0 as usize].as_ref().expect("feeds are allocated"),
+            BufferRole::Temp => &self.slots[self.home[id.0 as usize]],
+        }
     }
 
     /// Writes the state updates computed by the last run back into `state`: each updated value
