@@ -4,7 +4,8 @@
 //!   CUDA C of the hand-written and generated kernels);
 //! - an emulator that runs the device operations as the CUDA C and cuBLAS define them, reading
 //!   each argument by the kernel's parameter order and bounds-checking every access against the
-//!   allocation it points into, computes what the CPU backend computes, step by step.
+//!   allocation it points into, computes what the CPU backend computes, step by step, both in
+//!   the plan's order and in the schedule a run takes (groups of fused steps as one launch).
 //!
 //! So the layouts (the convolutions' unfold-GEMM-permute, the row-major GEMM as cuBLAS's
 //! column-major one, the views of slices, concatenations, broadcasts and reductions) are tested
@@ -19,7 +20,8 @@ use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
 use graphc::{build, compile, train::init, CompileOptions};
 use graphc_runtime::cpu::NoiseKey;
-use graphc_runtime::cuda::lowering::{lower, Arg, Base, DeviceOp, Gemm, Generated, Lowered, Place};
+use graphc_runtime::cuda::codegen::MemberInput;
+use graphc_runtime::cuda::lowering::{lower, Arg, Base, DeviceOp, Gemm, Generated, Lowered, Place, Scheduled};
 use graphc_runtime::cuda::{hand_written, signatures};
 use graphc_runtime::exec::{CpuProgram, State};
 use graphc_runtime::fused::{FusedExpr, ScalarInstr};
@@ -56,7 +58,11 @@ fn every_launch_passes_its_kernels_parameter_types() {
                     parameters.insert(name.to_string(), types);
                 }
             }
-            for (step, ops) in plan.steps.iter().zip(&lowered.steps) {
+            let groups = lowered.schedule.iter().filter_map(|unit| match unit {
+                Scheduled::Group { members, launch } => Some((&plan.steps[members[0]], std::slice::from_ref(launch))),
+                Scheduled::Step(_) => None,
+            });
+            for (step, ops) in plan.steps.iter().zip(lowered.steps.iter().map(|ops| &ops[..])).chain(groups) {
                 for op in ops {
                     let DeviceOp::Launch { kernel, args, .. } = op else { continue };
                     let expected = parameters.get(kernel).unwrap_or_else(|| panic!("{what}: no kernel {kernel}"));
@@ -387,6 +393,24 @@ fn emulate_launch(memory: &mut Memory, kernel: &str, args: &[Arg], generated: &L
                     memory.set(out, i as i64, apply.as_ref().map_or(v, |e| e.eval_scalar(&[v])));
                 }
             }
+            Some(Generated::FusedGroup { members, externals }) => {
+                let outs: Vec<Ptr> = members.iter().map(|_| a.ptr()).collect();
+                let inputs = expression_inputs(&mut a, *externals);
+                let mut results = Vec::with_capacity(members.len());
+                for i in 0..a.u64() as i64 {
+                    results.clear();
+                    for (member, &out) in members.iter().zip(&outs) {
+                        let read = |input: &MemberInput| match *input {
+                            MemberInput::External(x) => memory.get(inputs[x].0, i * inputs[x].1),
+                            MemberInput::Member(j) => results[j],
+                        };
+                        let values: Vec<f32> = member.inputs.iter().map(read).collect();
+                        let value = member.expr.eval_scalar(&values);
+                        memory.set(out, i, value);
+                        results.push(value);
+                    }
+                }
+            }
             None => panic!("the emulator does not know kernel {name}"),
         },
     }
@@ -497,9 +521,20 @@ fn emulate(memory: &mut Memory, op: &DeviceOp, lowered: &Lowered, noise: &NoiseK
     }
 }
 
-#[test]
-fn the_emulated_device_operations_compute_what_the_cpu_backend_computes() {
+/// The order the emulator runs a lowered plan in.
+#[derive(Clone, Copy, Debug)]
+enum Order {
+    /// Each step's operations in the plan's order (how the first non-finite step is found).
+    PlanSteps,
+    /// The schedule a run takes, groups of fused steps as one launch.
+    Schedule,
+}
+
+/// Emulates every model file's training programs in `order`, comparing the outputs of each unit
+/// with the CPU backend's as soon as they are written; returns the number of group launches.
+fn emulate_in(order: Order) -> usize {
     let noise = NoiseKey { seed: 3, draw: 2 };
+    let mut groups = 0;
     for file in MODELS {
         for (what, plan, params) in training_plans(file, 3) {
             let mut unplanned = plan.clone();
@@ -522,15 +557,42 @@ fn the_emulated_device_operations_compute_what_the_cpu_backend_computes() {
                 })
                 .collect();
             let mut memory = Memory { buffers, workspace: vec![f32::NAN; lowered.workspace] };
-            for (step, ops) in plan.steps.iter().zip(&lowered.steps) {
+            let units: Vec<(Vec<usize>, &[DeviceOp])> = match order {
+                Order::PlanSteps => lowered.steps.iter().enumerate().map(|(i, ops)| (vec![i], &ops[..])).collect(),
+                Order::Schedule => lowered
+                    .schedule
+                    .iter()
+                    .map(|unit| match unit {
+                        Scheduled::Step(i) => (vec![*i], &lowered.steps[*i][..]),
+                        Scheduled::Group { members, launch } => (members.clone(), std::slice::from_ref(launch)),
+                    })
+                    .collect(),
+            };
+            for (steps, ops) in units {
+                groups += usize::from(steps.len() > 1);
                 ops.iter().for_each(|op| emulate(&mut memory, op, &lowered, &noise));
-                let expected = cpu.value(&state, step.output);
-                let got = &memory.buffers[step.output.0 as usize];
-                common::assert_close(&what, &step.label, expected, got, 2e-4);
-                // The next steps read the CPU's values, so that a difference is reported where it
-                // arises rather than where it has grown past the tolerance.
-                memory.buffers[step.output.0 as usize] = expected.to_vec();
+                for step in steps.iter().map(|&i| &plan.steps[i]) {
+                    let expected = cpu.value(&state, step.output);
+                    let got = &memory.buffers[step.output.0 as usize];
+                    common::assert_close(&format!("{what} ({order:?})"), &step.label, expected, got, 2e-4);
+                    // The next steps read the CPU's values, so that a difference is reported where
+                    // it arises rather than where it has grown past the tolerance.
+                    memory.buffers[step.output.0 as usize] = expected.to_vec();
+                }
             }
         }
     }
+    groups
+}
+
+#[test]
+fn the_emulated_device_operations_compute_what_the_cpu_backend_computes() {
+    assert_eq!(emulate_in(Order::PlanSteps), 0);
+}
+
+#[test]
+fn the_emulated_schedule_with_its_fused_groups_computes_what_the_cpu_backend_computes() {
+    let groups = emulate_in(Order::Schedule);
+    println!("{groups} group launches");
+    assert!(groups > 50, "only {groups} groups of fused steps were launched");
 }

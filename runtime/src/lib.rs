@@ -12,5 +12,6 @@ pub mod fused;
 pub mod ops;
 pub mod plan;
 pub mod rng;
+mod schedule;
 
 pub use plan::{BufId, Buffer, BufferRole, Kernel, MemoryPlan, Plan, Step};

@@ -46,24 +46,30 @@ pub fn translation_unit(kernels: &[KernelSource]) -> String {
 /// The statements computing `expr` for the element at offset `index` of its inputs (input `k`
 /// read at `index * s{k}`): `t0 … tN` for its instructions; returns them and the result's name.
 fn statements(expr: &FusedExpr, index: &str) -> (String, String) {
+    statements_reading(expr, "t", &|k| format!("x{k}[({index}) * s{k}]"))
+}
+
+/// The statements computing `expr`, input `k` being the value `input(k)`: `{prefix}0 …
+/// {prefix}N` for its instructions; returns them and the result's name.
+fn statements_reading(expr: &FusedExpr, prefix: &str, input: &dyn Fn(usize) -> String) -> (String, String) {
     let mut body = String::new();
     for (i, instr) in expr.instrs.iter().enumerate() {
         let value = match *instr {
-            ScalarInstr::Input(k) => format!("x{k}[({index}) * s{k}]"),
-            ScalarInstr::Unary(op, x) => unary(op, &format!("t{x}")),
-            ScalarInstr::Binary(op, a, b) => binary(op, &format!("t{a}"), &format!("t{b}")),
+            ScalarInstr::Input(k) => input(k as usize),
+            ScalarInstr::Unary(op, x) => unary(op, &format!("{prefix}{x}")),
+            ScalarInstr::Binary(op, a, b) => binary(op, &format!("{prefix}{a}"), &format!("{prefix}{b}")),
         };
-        let _ = writeln!(body, "        const float t{i} = {value};");
+        let _ = writeln!(body, "        const float {prefix}{i} = {value};");
     }
-    (body, format!("t{}", expr.instrs.len().saturating_sub(1)))
+    (body, format!("{prefix}{}", expr.instrs.len().saturating_sub(1)))
 }
 
-/// The parameters of `expr`'s inputs: pointers `x0..`, then strides `s0..` (1 for a tensor, 0 for
-/// a scalar broadcast to every element).
-fn input_params(expr: &FusedExpr) -> String {
-    (0..expr.inputs)
+/// The parameters of `inputs` inputs: pointers `x0..`, then strides `s0..` (1 for a tensor, 0
+/// for a scalar broadcast to every element).
+fn input_params(inputs: usize) -> String {
+    (0..inputs)
         .map(|k| format!("const float* __restrict__ x{k}, "))
-        .chain((0..expr.inputs).map(|k| format!("u64 s{k}, ")))
+        .chain((0..inputs).map(|k| format!("u64 s{k}, ")))
         .collect()
 }
 
@@ -73,9 +79,51 @@ pub fn fused_kernel(expr: &FusedExpr) -> KernelSource {
     let function = format!(
         "extern \"C\" __global__ void NAME(float* __restrict__ out, {}u64 n) {{\n    FOR_EACH(i, n) {{\n{body}        \
          out[i] = {result};\n    }}\n}}\n",
-        input_params(expr)
+        input_params(expr.inputs)
     );
     KernelSource::named("fused", &expr.to_string(), &function)
+}
+
+/// Where a member of a fused group reads one of its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberInput {
+    /// The group kernel's input `k` (`x{k}`, read with stride `s{k}`).
+    External(usize),
+    /// The value an earlier member computed for the same element, in a register.
+    Member(usize),
+}
+
+/// One member of a fused group: its expression and where it reads each of its inputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupMember {
+    /// What the member computes.
+    pub expr: FusedExpr,
+    /// Where its input `k` comes from.
+    pub inputs: Vec<MemberInput>,
+}
+
+/// The kernel evaluating a group of fused steps of one size (Adam's update of one parameter:
+/// its decayed gradient, two moments and new value) for `n` elements: member `j` writes
+/// `out{j}`, and a member reading an earlier member's output takes it from the register that
+/// member computed, so each element is read once and written once per output. `externals` is
+/// the number of distinct inputs the group reads from memory.
+pub fn fused_group_kernel(members: &[GroupMember], externals: usize) -> KernelSource {
+    let mut body = String::new();
+    for (j, member) in members.iter().enumerate() {
+        let input = |k: usize| match member.inputs[k] {
+            MemberInput::External(x) => format!("x{x}[i * s{x}]"),
+            MemberInput::Member(m) => format!("r{m}"),
+        };
+        let (statements, result) = statements_reading(&member.expr, &format!("m{j}_t"), &input);
+        let _ = write!(body, "{statements}        const float r{j} = {result};\n        out{j}[i] = r{j};\n");
+    }
+    let outputs: String = (0..members.len()).map(|j| format!("float* __restrict__ out{j}, ")).collect();
+    let function = format!(
+        "extern \"C\" __global__ void NAME({outputs}{}u64 n) {{\n    FOR_EACH(i, n) {{\n{body}    }}\n}}\n",
+        input_params(externals)
+    );
+    let comment = members.iter().map(|m| m.expr.to_string()).collect::<Vec<_>>().join("; then ");
+    KernelSource::named("fused_group", &comment, &function)
 }
 
 /// The kernel reducing `expr` (inputs shaped as the reduction's input, or scalars) as the
@@ -86,7 +134,7 @@ pub fn fused_reduce_kernel(expr: &FusedExpr, wide: bool) -> KernelSource {
     let (body, result) = statements(expr, "e");
     let params = format!(
         "float* __restrict__ out, {}u64 n, View kept, View reduced, u64 count, double scale",
-        input_params(expr)
+        input_params(expr.inputs)
     );
     let (prefix, shared, outer, start, step, finish) = match wide {
         false => ("fused_reduce", "", "FOR_EACH(i, n)", "0", "1", "out[i] = (float)(sum * scale);"),
@@ -232,6 +280,44 @@ mod tests {
         assert!(wide.name.starts_with("fused_reduce_wide_"));
         assert!(wide.function.contains("for (u64 j = threadIdx.x; j < count; j += blockDim.x)"), "{}", wide.function);
         assert!(wide.function.contains("block_sum(partial, sum)"));
+    }
+
+    #[test]
+    fn a_group_keeps_earlier_members_outputs_in_registers() {
+        // m = 0.9·x0 + x1 (x1 read by both members), then x2 + m / (sqrt(m) + 1e-8) · x3.
+        let moment = FusedExpr {
+            inputs: 2,
+            instrs: vec![
+                ScalarInstr::Input(0),
+                ScalarInstr::Unary(UnaryOp::Affine { scale: F32::new(0.9), shift: F32::new(0.0) }, 0),
+                ScalarInstr::Input(1),
+                ScalarInstr::Binary(BinaryOp::Add, 1, 2),
+            ],
+        };
+        let update = GroupMember {
+            expr: adam_like(),
+            inputs: vec![
+                MemberInput::External(2),
+                MemberInput::Member(0),
+                MemberInput::Member(0),
+                MemberInput::External(1),
+            ],
+        };
+        let members =
+            [GroupMember { expr: moment, inputs: vec![MemberInput::External(0), MemberInput::External(1)] }, update];
+        let k = fused_group_kernel(&members, 3);
+        let f = &k.function;
+        assert!(k.name.starts_with("fused_group_"));
+        assert!(f.contains("(float* __restrict__ out0, float* __restrict__ out1, const float* __restrict__ x0"), "{f}");
+        assert!(f.contains("u64 s2, u64 n)"), "{f}");
+        assert!(f.contains("const float m0_t0 = x0[i * s0];"), "{f}");
+        assert!(f.contains("const float m0_t2 = x1[i * s1];"), "{f}");
+        assert!(f.contains("const float r0 = m0_t3;\n        out0[i] = r0;"), "{f}");
+        // The second member reads the first one's value from its register, not from out0.
+        assert!(f.contains("const float m1_t1 = r0;") && f.contains("const float m1_t2 = r0;"), "{f}");
+        assert!(f.contains("const float m1_t0 = x2[i * s2];") && f.contains("const float m1_t6 = x1[i * s1];"), "{f}");
+        assert!(f.contains("out1[i] = r1;") && !f.contains("= out0["), "{f}");
+        assert_eq!(f.matches("FOR_EACH").count(), 1, "one pass over the elements");
     }
 
     #[test]

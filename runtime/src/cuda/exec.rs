@@ -14,7 +14,7 @@ use cudarc::driver::{
 use smallvec::SmallVec;
 
 use super::launch::{launch_config, ConvGeometry, KernelCache, PoolGeometry, View};
-use super::lowering::{lower, Arg, Base, DeviceOp, Gemm, Lowered, Place};
+use super::lowering::{lower, Arg, Base, DeviceOp, Gemm, Lowered, Place, Scheduled};
 use crate::cpu::NoiseKey;
 use crate::device::CudaUnavailable;
 use crate::exec::{check_inputs, ExecError, State};
@@ -174,19 +174,23 @@ impl CudaDevice {
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
         self.prepare(program, state, feeds)?;
-        for step in 0..program.plan.steps.len() {
-            self.run_step(program, step, noise)?;
+        for unit in 0..program.lowered.schedule.len() {
+            let last = match &program.lowered.schedule[unit] {
+                Scheduled::Step(index) => *index,
+                Scheduled::Group { members, .. } => *members.last().expect("a group has members"),
+            };
+            self.run(program, Ops::Unit(unit), noise)?;
             if self.sync_each_step {
                 self.stream.synchronize().map_err(|e| {
-                    ExecError::Device(format!("CUDA failed in {}: {e:?}", program.plan.steps[step].label))
+                    ExecError::Device(format!("CUDA failed in {}: {e:?}", program.plan.steps[last].label))
                 })?;
             }
         }
         Ok(())
     }
 
-    /// Runs the steps again one by one and returns the first whose output holds a NaN or an
-    /// infinity, or `None`.
+    /// Runs the steps again one by one, in the plan's order and without groups, and returns the
+    /// first whose output holds a NaN or an infinity, or `None`.
     pub fn first_non_finite<'p>(
         &self,
         program: &'p mut CudaProgram,
@@ -196,7 +200,7 @@ impl CudaDevice {
     ) -> Result<Option<&'p Step>, ExecError> {
         self.prepare(program, state, feeds)?;
         for index in 0..program.plan.steps.len() {
-            self.run_step(program, index, noise)?;
+            self.run(program, Ops::Step(index), noise)?;
             let output = program.plan.steps[index].output;
             if self.read(program, state, output)?.iter().any(|v| !v.is_finite()) {
                 return Ok(Some(&program.plan.steps[index]));
@@ -302,8 +306,8 @@ impl CudaDevice {
         Ok(())
     }
 
-    /// Issues the operations of step `index`.
-    fn run_step(&self, program: &mut CudaProgram, index: usize, noise: &NoiseKey) -> Result<(), ExecError> {
+    /// Issues the operations of a step, or of a unit of the program's schedule.
+    fn run(&self, program: &mut CudaProgram, which: Ops, noise: &NoiseKey) -> Result<(), ExecError> {
         let workspace = program.workspace.device_ptr(&self.stream).0;
         let CudaProgram { lowered, addresses, noise: host_noise, .. } = program;
         let address = |place: Place| {
@@ -313,7 +317,14 @@ impl CudaDevice {
             };
             base + (place.offset * std::mem::size_of::<f32>()) as u64
         };
-        for op in &lowered.steps[index] {
+        let ops = match which {
+            Ops::Step(index) => &lowered.steps[index][..],
+            Ops::Unit(unit) => match &lowered.schedule[unit] {
+                Scheduled::Step(index) => &lowered.steps[*index][..],
+                Scheduled::Group { launch, .. } => std::slice::from_ref(launch),
+            },
+        };
+        for op in ops {
             match op {
                 DeviceOp::Launch { kernel, threads, args } => self.launch(kernel, *threads, args, &address)?,
                 DeviceOp::Gemm(gemm) => self.gemm(gemm, &address)?,
@@ -409,6 +420,15 @@ impl CudaDevice {
         }
         .map_err(|e| ExecError::Device(format!("cuBLAS sgemm failed: {e:?}")))
     }
+}
+
+/// Which operations [`CudaDevice::run`] issues.
+#[derive(Clone, Copy)]
+enum Ops {
+    /// Those of one step of the plan.
+    Step(usize),
+    /// Those of one unit of the lowered schedule.
+    Unit(usize),
 }
 
 /// Compiles `unit` for `arch` with NVRTC, loads it, and returns the functions `names`.

@@ -4,14 +4,20 @@
 //! workspace.
 //!
 //! Convolutions unfold the whole batch into one matrix (`im2col`), so that each is one GEMM plus
-//! a permutation between image-major (N×C×P) and channel-major (C×N·P) layouts.
+//! a permutation between image-major (N×C×P) and channel-major (C×N·P) layouts. The groups of
+//! fused steps the CPU evaluates chunk by chunk ([`crate::schedule`]) become one generated kernel
+//! each: Adam's update of a parameter is one launch.
 
 use std::collections::BTreeMap;
 
-use super::codegen::{bias_activation_kernel, fused_kernel, fused_reduce_kernel, KernelSource};
+use super::codegen::{
+    bias_activation_kernel, fused_group_kernel, fused_kernel, fused_reduce_kernel, GroupMember, KernelSource,
+    MemberInput,
+};
 use super::launch::{ConvGeometry, PoolGeometry, View, WIDE_BLOCK};
 use crate::fused::{FusedExpr, ScalarInstr};
 use crate::ops::{ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp};
+use crate::schedule::Unit;
 use crate::{BufId, Kernel, Plan};
 
 /// Device memory an operation reads or writes: a plan buffer or the workspace.
@@ -145,6 +151,9 @@ pub enum Generated {
     FusedReduce { expr: FusedExpr, wide: bool },
     /// An epilogue's bias and activation ([`bias_activation_kernel`]).
     Bias(Option<UnaryOp>),
+    /// A group of fused steps of one size ([`fused_group_kernel`]), reading `externals` inputs
+    /// from memory.
+    FusedGroup { members: Vec<GroupMember>, externals: usize },
 }
 
 impl Generated {
@@ -154,15 +163,29 @@ impl Generated {
             Generated::Fused(expr) => fused_kernel(expr),
             Generated::FusedReduce { expr, wide } => fused_reduce_kernel(expr, *wide),
             Generated::Bias(activation) => bias_activation_kernel(*activation),
+            Generated::FusedGroup { members, externals } => fused_group_kernel(members, *externals),
         }
     }
+}
+
+/// What a program runs next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scheduled {
+    /// The operations of step `i` ([`Lowered::steps`]).
+    Step(usize),
+    /// Fused steps of one size (their indices, in order) evaluated by one generated kernel.
+    Group { members: Vec<usize>, launch: DeviceOp },
 }
 
 /// A plan lowered for the device.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lowered {
-    /// The operations of each step of the plan, in step order.
+    /// The operations of each step of the plan, in step order (run one by one to find the first
+    /// step whose output is not finite).
     pub steps: Vec<Vec<DeviceOp>>,
+    /// The order a run takes: the steps, with the CPU's groups of fused steps each one launch
+    /// (and the small steps it moves ahead of a group run first, as there).
+    pub schedule: Vec<Scheduled>,
     /// The generated kernels the launches use, each once, by name.
     pub generated: BTreeMap<String, Generated>,
     /// Elements of workspace the most demanding step needs.
@@ -179,7 +202,51 @@ pub fn lower(plan: &Plan) -> Lowered {
         lowered.workspace = lowered.workspace.max(need);
         lowered.steps.push(ops);
     }
+    let memory = plan.memory_or_unshared();
+    let home: Vec<usize> = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
+    lowered.schedule = crate::schedule::schedule(plan, &home, 1)
+        .into_iter()
+        .map(|unit| match unit {
+            Unit::Step(i) => Scheduled::Step(i),
+            Unit::Group(members, _) => {
+                let launch = group_launch(plan, &members, &mut lowered.generated);
+                Scheduled::Group { members: members.to_vec(), launch }
+            }
+        })
+        .collect();
     lowered
+}
+
+/// The launch evaluating fused steps `members` together: every member's output is written, and
+/// a member reading an earlier one's output takes it from that member's register.
+fn group_launch(plan: &Plan, members: &[usize], generated: &mut BTreeMap<String, Generated>) -> DeviceOp {
+    let outputs: Vec<BufId> = members.iter().map(|&m| plan.steps[m].output).collect();
+    let mut externals: Vec<BufId> = Vec::new();
+    let mut group = Vec::with_capacity(members.len());
+    for &m in members {
+        let Kernel::Fused(expr) = &plan.steps[m].kernel else { unreachable!("a group holds fused steps") };
+        let inputs = plan.steps[m]
+            .inputs
+            .iter()
+            .map(|b| match outputs.iter().position(|o| o == b) {
+                Some(j) => MemberInput::Member(j),
+                None => MemberInput::External(externals.iter().position(|x| x == b).unwrap_or_else(|| {
+                    externals.push(*b);
+                    externals.len() - 1
+                })),
+            })
+            .collect();
+        group.push(GroupMember { expr: expr.clone(), inputs });
+    }
+    let numel = plan.buffers[outputs[0].0 as usize].numel();
+    let args = outputs
+        .iter()
+        .map(|&o| Arg::Ptr(Place::buffer(o)))
+        .chain(expression_inputs(plan, &externals, numel))
+        .chain([Arg::U64(numel as u64)])
+        .collect();
+    let kernel = Generated::FusedGroup { members: group, externals: externals.len() };
+    launch_generated(generated, kernel, numel, args)
 }
 
 /// Row-major strides of `shape`.
