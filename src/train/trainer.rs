@@ -318,14 +318,10 @@ fn train_on<B: Backend>(
                 let losses = StepLosses::new(info, index, iteration, k + 1 == info.steps);
                 match readback {
                     LossReadback::EveryStep => {
-                        let read = queue.push_read(backend, (&*program, &state), losses, info)?;
-                        if let Some(loss) = read.non_finite().map(str::to_string) {
+                        if let Err(e) = read_now(backend, &mut queue, (program, &state), (&feeds, &noise), losses, info)
+                        {
                             progress.finish();
-                            let origin = backend
-                                .first_non_finite(program, &state, &feeds, &noise)?
-                                .map_or_else(|| "an unknown op".to_string(), |step| step.label.clone());
-                            let phase = info.name.clone();
-                            return Err(TrainError::NonFinite { iteration, phase, loss, origin: Some(origin) });
+                            return Err(e);
                         }
                     }
                     LossReadback::AtLogs => queue.push_staged(backend, (&*program, &state), losses, info)?,
@@ -462,6 +458,29 @@ fn read_losses<B: Backend>(
         }
     }
     Ok(losses)
+}
+
+/// Reads the losses of the step `program` has just run into `queue`. A non-finite one stops the
+/// run naming the first op whose output is not finite, found by running the step again and
+/// checking each output as it is computed: the state has not been updated yet, so it keeps the
+/// last good values.
+fn read_now<B: Backend>(
+    backend: &mut B,
+    queue: &mut LossQueue,
+    (program, state): (&mut B::Program, &B::State),
+    (feeds, noise): (&HashMap<&str, Vec<f32>>, &NoiseKey),
+    losses: StepLosses,
+    info: &PhaseInfo,
+) -> Result<(), TrainError> {
+    let (iteration, phase) = (losses.iteration, info.name.clone());
+    let Some(loss) = queue.push_read(backend, (&*program, state), losses, info)?.non_finite().map(str::to_string)
+    else {
+        return Ok(());
+    };
+    let origin = backend
+        .first_non_finite(program, state, feeds, noise)?
+        .map_or_else(|| "an unknown op".to_string(), |step| step.label.clone());
+    Err(TrainError::NonFinite { iteration, phase, loss, origin: Some(origin) })
 }
 
 /// Hands the losses read back to the run in step order: fails on the first that is not finite
