@@ -25,6 +25,10 @@ for model in vae vae_2d dcgan infogan; do
         grep -E "device:|step 50|error|done" | tail -3
 done
 
+echo "== where InfoGAN's device time goes (GRAPHC_PROFILE=1: CUDA events around every launch group; 30 iterations)"
+GRAPHC_PROFILE=1 timeout 120 "$bin/graphc" run graphs/infogan.g --device cuda --max-steps 30 --out "$out/profile_infogan" 2>&1 |
+    grep -E "^profile:|^step 30 " | tee "$out/profile_infogan.txt"
+
 echo "== what reading the losses back after every step costs (images/s over the last log interval before iteration 200)"
 for model in vae infogan; do
     for mode in log step; do

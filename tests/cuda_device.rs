@@ -1,7 +1,8 @@
 //! The CUDA backend on a real GPU, against the CPU backend: every step of every model file's
-//! training programs, short seeded training runs, and losses staged on the device. They need a GPU, so they are ignored by
-//! `cargo test` (reported as ignored, not passed); on a machine with one:
-//! `cargo test --test cuda_device -- --ignored`. Run without a usable device they fail, saying why.
+//! training programs, short seeded training runs, losses staged on the device, and the device
+//! profile. They need a GPU, so they are ignored by `cargo test` (reported as ignored, not
+//! passed); on a machine with one: `cargo test --test cuda_device -- --ignored`. Run without a
+//! usable device they fail, saying why.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -139,4 +140,29 @@ fn staged_values_come_back_in_order_past_the_device_slots() {
     assert_eq!(got, expected);
     gpu.read_staged(&mut got).unwrap();
     assert!(got.is_empty(), "a read leaves nothing staged");
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_profiled_program_times_every_unit_of_its_schedule() {
+    let mut gpu = device();
+    let (plans, params) = phases("graphs/infogan.g", 8);
+    let (_, plan, _) = &plans[0];
+    let mut state = State::default();
+    init::fill_state(&mut state, &params, &[plan], 7);
+    let feeds = init::synthetic_feeds(plan);
+    let mut program = gpu.program(plan.clone()).unwrap();
+    program.enable_profile();
+    let state = gpu.upload(&state).unwrap();
+    for draw in 0..2 {
+        gpu.compute(&mut program, &state, &feeds, &NoiseKey { seed: 1, draw }).unwrap();
+    }
+    let profile = program.profile().unwrap();
+    let calls: u64 = profile.values().map(|(_, n)| n).sum();
+    let total: f64 = profile.values().map(|(t, _)| t.as_secs_f64()).sum();
+    println!("{} kinds, {calls} timed units, {:.3} ms of device time per run", profile.len(), total * 500.0);
+    assert!(profile.keys().any(|k| k.starts_with("fused group of")), "{profile:?}");
+    let units = graphc_runtime::cuda::lowering::lower(plan).schedule.len() as u64;
+    assert_eq!(calls, 2 * units, "every unit of both runs is timed");
+    assert!(total > 0.0, "{profile:?}");
 }

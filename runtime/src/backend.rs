@@ -222,10 +222,12 @@ mod cuda {
             CudaDevice::first_non_finite(self, program, state, feeds, noise)
         }
 
-        fn enable_profile(_program: &mut CudaProgram) {}
+        fn enable_profile(program: &mut CudaProgram) {
+            program.enable_profile()
+        }
 
-        fn profile(_program: &CudaProgram) -> Option<&Profile> {
-            None
+        fn profile(program: &CudaProgram) -> Option<&Profile> {
+            program.profile()
         }
     }
 }

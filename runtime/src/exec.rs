@@ -226,7 +226,7 @@ impl CpuProgram {
             execute(&step.kernel, &views, &mut out[..numel], plan.shape(step.output), noise);
         }
         storage[out_home] = out;
-        record(profile, started, || step.label.rsplit('(').next().unwrap_or("").trim_end_matches(')').to_string());
+        record(profile, started, || op_kind(&step.label).to_string());
     }
 
     /// Runs the fused steps of group `unit` together.
@@ -279,7 +279,7 @@ impl CpuProgram {
                 storage[home[plan.steps[m].output.0 as usize]] = out;
             }
         }
-        record(profile, started, || format!("fused group of {}", members.len()));
+        record(profile, started, || group_kind(members.len()));
     }
 
     /// The values of buffer `id` after the last run (a temp, or a state or feed read by it). A temp
@@ -324,6 +324,16 @@ pub(crate) fn check_inputs(
         }
     }
     Ok(())
+}
+
+/// The kind of op a step's label names (`conv2d` in `d_real/conv1 (conv2d)`): a profile's entry.
+pub(crate) fn op_kind(label: &str) -> &str {
+    label.rsplit('(').next().unwrap_or("").trim_end_matches(')')
+}
+
+/// A profile's entry for a group of `members` fused steps run together.
+pub(crate) fn group_kind(members: usize) -> String {
+    format!("fused group of {members}")
 }
 
 /// Adds the time since `started` to the profile's entry `kind` (when profiling).

@@ -516,7 +516,8 @@ fn loss_blobs(info: &PhaseInfo) -> Vec<&str> {
     info.losses.iter().map(|l| l.blob.as_str()).collect()
 }
 
-/// With `GRAPHC_PROFILE` set: the time per kind of op over all phases, largest first.
+/// With `GRAPHC_PROFILE` set: the time per kind of op over all phases, largest first (the
+/// device's time on a GPU), and their total.
 fn log_profile<'p>(profiles: impl Iterator<Item = &'p graphc_runtime::exec::Profile>, log: &mut dyn FnMut(&str)) {
     let mut total: HashMap<&str, (f64, u64)> = HashMap::new();
     for profile in profiles {
@@ -531,6 +532,9 @@ fn log_profile<'p>(profiles: impl Iterator<Item = &'p graphc_runtime::exec::Prof
     let sum: f64 = rows.iter().map(|r| r.1 .0).sum();
     for (kind, (secs, count)) in rows.iter().take(15) {
         log(&format!("profile: {kind:<22} {secs:8.2} s {:5.1}%  {count} calls", 100.0 * secs / sum.max(1e-12)));
+    }
+    if !rows.is_empty() {
+        log(&format!("profile: {:<22} {sum:8.2} s", "total"));
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cudarc::cublas::{sys as blas_sys, CudaBlas};
 use cudarc::driver::{
-    result, sys, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, PushKernelArg,
+    result, sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, PushKernelArg,
 };
 use smallvec::SmallVec;
 
@@ -17,7 +17,7 @@ use super::launch::{launch_config, ConvGeometry, KernelCache, PoolGeometry, View
 use super::lowering::{lower, Arg, Base, DeviceOp, Gemm, Lowered, Place, Scheduled};
 use crate::cpu::NoiseKey;
 use crate::device::CudaUnavailable;
-use crate::exec::{check_inputs, ExecError, State};
+use crate::exec::{check_inputs, ExecError, Profile, State};
 use crate::{BufferRole, Plan, Step};
 
 // SAFETY: each is `#[repr(C)]` plain data (integers and arrays of integers) laid out as the
@@ -134,7 +134,7 @@ impl CudaDevice {
             .collect::<Result<Vec<_>, _>>()?;
         let workspace = alloc(lowered.workspace)?;
         let addresses = vec![0; plan.buffers.len()];
-        Ok(CudaProgram { plan, lowered, slots, home, feeds, workspace, addresses, noise: Vec::new() })
+        Ok(CudaProgram { plan, lowered, slots, home, feeds, workspace, addresses, noise: Vec::new(), timing: None })
     }
 
     /// Copies `state` to the device.
@@ -174,17 +174,26 @@ impl CudaDevice {
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
         self.prepare(program, state, feeds)?;
+        if let Some(timing) = &mut program.timing {
+            timing.record(0, &self.ctx, &self.stream)?;
+        }
         for unit in 0..program.lowered.schedule.len() {
             let last = match &program.lowered.schedule[unit] {
                 Scheduled::Step(index) => *index,
                 Scheduled::Group { members, .. } => *members.last().expect("a group has members"),
             };
             self.run(program, Ops::Unit(unit), noise)?;
+            if let Some(timing) = &mut program.timing {
+                timing.record(unit + 1, &self.ctx, &self.stream)?;
+            }
             if self.sync_each_step {
                 self.stream.synchronize().map_err(|e| {
                     ExecError::Device(format!("CUDA failed in {}: {e:?}", program.plan.steps[last].label))
                 })?;
             }
+        }
+        if let Some(timing) = &mut program.timing {
+            timing.collect(&program.plan, &program.lowered)?;
         }
         Ok(())
     }
@@ -460,12 +469,59 @@ pub struct CudaProgram {
     addresses: Vec<u64>,
     /// Host staging for noise drawn on the host.
     noise: Vec<f32>,
+    /// Device time per kind of op, when profiling.
+    timing: Option<Timing>,
+}
+
+/// Device time per kind of op, measured with an event after each unit of the schedule (so a
+/// profiled run waits for the device once per run).
+#[derive(Default)]
+struct Timing {
+    /// One event before the first unit, then one after each.
+    events: Vec<CudaEvent>,
+    profile: Profile,
+}
+
+impl Timing {
+    /// Records event `done` on `stream`: the work issued once `done` units have been.
+    fn record(&mut self, done: usize, ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<(), ExecError> {
+        while self.events.len() <= done {
+            let event = ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT)).map_err(device_error("an event"))?;
+            self.events.push(event);
+        }
+        self.events[done].record(stream).map_err(device_error("recording an event"))
+    }
+
+    /// Adds the time between consecutive events to each unit's kind of op (waits for the device).
+    fn collect(&mut self, plan: &Plan, lowered: &Lowered) -> Result<(), ExecError> {
+        for (unit, scheduled) in lowered.schedule.iter().enumerate() {
+            let ms = self.events[unit].elapsed_ms(&self.events[unit + 1]).map_err(device_error("timing"))?;
+            let kind = match scheduled {
+                Scheduled::Step(index) => crate::exec::op_kind(&plan.steps[*index].label).to_string(),
+                Scheduled::Group { members, .. } => crate::exec::group_kind(members.len()),
+            };
+            let entry = self.profile.entry(kind).or_default();
+            entry.0 += std::time::Duration::from_secs_f64(f64::from(ms.max(0.0)) / 1e3);
+            entry.1 += 1;
+        }
+        Ok(())
+    }
 }
 
 impl CudaProgram {
     /// The plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Starts measuring the device time per kind of op (`GRAPHC_PROFILE`).
+    pub fn enable_profile(&mut self) {
+        self.timing = Some(Timing::default());
+    }
+
+    /// The device time per kind of op since profiling was enabled.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.timing.as_ref().map(|t| &t.profile)
     }
 
     /// The device storage of buffer `id` (its state value, feed copy or temporary slot).
