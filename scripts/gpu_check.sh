@@ -27,7 +27,7 @@ done
 
 echo "== where InfoGAN's device time goes (GRAPHC_PROFILE=1: CUDA events around every launch group; 30 iterations)"
 GRAPHC_PROFILE=1 timeout 120 "$bin/graphc" run graphs/infogan.g --device cuda --max-steps 30 --out "$out/profile_infogan" 2>&1 |
-    grep -E "^profile:|^step 30 " | tee "$out/profile_infogan.txt"
+    grep -E "^profile:|^step 30 |error" | tee "$out/profile_infogan.txt"
 
 echo "== what reading the losses back after every step costs (images/s over the last log interval before iteration 200)"
 for model in vae infogan; do
