@@ -493,10 +493,10 @@ fn judge(
     logged: &mut [(String, Vec<(String, f32)>)],
 ) -> Result<(), TrainError> {
     for step in steps {
-        let phase = phases[step.phase].name.clone();
+        let phase = || phases[step.phase].name.clone();
         if let Some(loss) = step.non_finite() {
             let (iteration, loss) = (step.iteration, loss.to_string());
-            return Err(TrainError::NonFinite { iteration, phase, loss, origin: None });
+            return Err(TrainError::NonFinite { iteration, phase: phase(), loss, origin: None });
         }
         if !step.last_of_phase {
             continue;
@@ -504,7 +504,7 @@ fn judge(
         if watch.observe(step.phase, &step.losses, &step.weights) {
             let won = step.losses.iter().zip(&step.weights).filter(|(_, w)| **w > 0.0);
             let losses = won.map(|((name, _), _)| name.clone()).collect();
-            return Err(TrainError::PhaseWins { iteration: step.iteration, phase, losses });
+            return Err(TrainError::PhaseWins { iteration: step.iteration, phase: phase(), losses });
         }
         logged[step.phase].1 = step.losses;
     }
