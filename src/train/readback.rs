@@ -5,6 +5,7 @@
 
 use graphc_runtime::backend::Backend;
 use graphc_runtime::exec::ExecError;
+use graphc_runtime::BufId;
 
 use crate::phases::PhaseInfo;
 
@@ -84,10 +85,8 @@ impl LossQueue {
         mut step: StepLosses,
         info: &PhaseInfo,
     ) -> Result<&StepLosses, ExecError> {
-        for loss in &info.losses {
-            if let Some(id) = B::plan(program).output(&loss.blob) {
-                step.losses.push((loss.blob.clone(), backend.first_value(program, state, id)?));
-            }
+        for (blob, id) in loss_outputs::<B>(program, info) {
+            step.losses.push((blob.to_string(), backend.first_value(program, state, id)?));
         }
         self.steps.push(step);
         Ok(self.steps.last().expect("just pushed"))
@@ -102,12 +101,10 @@ impl LossQueue {
         mut step: StepLosses,
         info: &PhaseInfo,
     ) -> Result<(), ExecError> {
-        for loss in &info.losses {
-            if let Some(id) = B::plan(program).output(&loss.blob) {
-                backend.stage_first(program, state, id)?;
-                step.losses.push((loss.blob.clone(), f32::NAN));
-                self.staged += 1;
-            }
+        for (blob, id) in loss_outputs::<B>(program, info) {
+            backend.stage_first(program, state, id)?;
+            step.losses.push((blob.to_string(), f32::NAN));
+            self.staged += 1;
         }
         step.staged = true;
         self.steps.push(step);
@@ -129,9 +126,16 @@ impl LossQueue {
             for ((_, value), read) in staged.zip(&self.values) {
                 *value = *read;
             }
-            self.steps.iter_mut().for_each(|s| s.staged = false);
             self.staged = 0;
         }
         Ok(std::mem::take(&mut self.steps))
     }
+}
+
+/// The losses of phase `info` that `program` outputs, with their buffers.
+fn loss_outputs<'a, B: Backend>(
+    program: &'a B::Program,
+    info: &'a PhaseInfo,
+) -> impl Iterator<Item = (&'a str, BufId)> {
+    info.losses.iter().filter_map(|loss| Some((loss.blob.as_str(), B::plan(program).output(&loss.blob)?)))
 }
