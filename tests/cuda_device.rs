@@ -111,17 +111,32 @@ fn a_seeded_run_gives_the_cpu_backends_losses() {
     }
 }
 
+/// The first phase of a model file at batch 8 on the device: its plan and loss blobs, synthetic
+/// feeds, its program, and a filled state.
+struct FirstPhase {
+    plan: Plan,
+    losses: Vec<String>,
+    feeds: std::collections::HashMap<&'static str, Vec<f32>>,
+    program: graphc_runtime::cuda::exec::CudaProgram,
+    state: graphc_runtime::cuda::exec::DeviceState,
+}
+
+fn first_phase(gpu: &mut CudaDevice, file: &str) -> FirstPhase {
+    let (mut plans, params) = phases(file, 8);
+    let (_, plan, losses) = plans.swap_remove(0);
+    let mut state = State::default();
+    init::fill_state(&mut state, &params, &[&plan], 7);
+    let feeds = init::synthetic_feeds(&plan);
+    let program = gpu.program(plan.clone()).unwrap();
+    let state = gpu.upload(state).unwrap();
+    FirstPhase { plan, losses, feeds, program, state }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn staged_values_come_back_in_order_past_the_device_slots() {
     let mut gpu = device();
-    let (plans, params) = phases("graphs/vae.g", 8);
-    let (_, plan, losses) = &plans[0];
-    let mut state = State::default();
-    init::fill_state(&mut state, &params, &[plan], 7);
-    let feeds = init::synthetic_feeds(plan);
-    let mut program = gpu.program(plan.clone()).unwrap();
-    let state = gpu.upload(&state).unwrap();
+    let FirstPhase { plan, losses, feeds, mut program, state } = first_phase(&mut gpu, "graphs/vae.g");
     let ids: Vec<_> = losses.iter().map(|name| plan.output(name).unwrap()).collect();
     let mut expected: Vec<f32> = Vec::new();
     // More values than the device keeps before it copies them out, over several runs.
@@ -146,14 +161,8 @@ fn staged_values_come_back_in_order_past_the_device_slots() {
 #[ignore = "needs a CUDA GPU"]
 fn a_profiled_program_times_every_unit_of_its_schedule() {
     let mut gpu = device();
-    let (plans, params) = phases("graphs/infogan.g", 8);
-    let (_, plan, _) = &plans[0];
-    let mut state = State::default();
-    init::fill_state(&mut state, &params, &[plan], 7);
-    let feeds = init::synthetic_feeds(plan);
-    let mut program = gpu.program(plan.clone()).unwrap();
+    let FirstPhase { plan, feeds, mut program, state, .. } = first_phase(&mut gpu, "graphs/infogan.g");
     program.enable_profile();
-    let state = gpu.upload(&state).unwrap();
     for draw in 0..2 {
         gpu.compute(&mut program, &state, &feeds, &NoiseKey { seed: 1, draw }).unwrap();
     }
@@ -162,7 +171,7 @@ fn a_profiled_program_times_every_unit_of_its_schedule() {
     let total: f64 = profile.values().map(|(t, _)| t.as_secs_f64()).sum();
     println!("{} kinds, {calls} timed units, {:.3} ms of device time per run", profile.len(), total * 500.0);
     assert!(profile.keys().any(|k| k.starts_with("fused group of")), "{profile:?}");
-    let units = graphc_runtime::cuda::lowering::lower(plan).schedule.len() as u64;
+    let units = graphc_runtime::cuda::lowering::lower(&plan).schedule.len() as u64;
     assert_eq!(calls, 2 * units, "every unit of both runs is timed");
     assert!(total > 0.0, "{profile:?}");
 }

@@ -68,7 +68,7 @@ impl CpuProgram {
     pub fn new(plan: Plan) -> Self {
         let memory = plan.memory_or_unshared();
         let storage = memory.slot_len.iter().map(|&n| vec![0.0; n]).collect();
-        let home: Vec<usize> = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
+        let home = memory.homes();
         let schedule = schedule(&plan, &home, CPU_GROUP_MIN);
         CpuProgram { plan, storage, home, schedule, profile: None }
     }

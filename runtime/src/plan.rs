@@ -135,6 +135,12 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// For each buffer, the index of its slot (`usize::MAX` for state and feeds): where a
+    /// backend finds a temporary's storage.
+    pub fn homes(&self) -> Vec<usize> {
+        self.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect()
+    }
+
     /// No sharing: a slot of its own for every temporary of `buffers`.
     pub fn unshared(buffers: &[Buffer]) -> Self {
         let mut memory = MemoryPlan::default();

@@ -126,7 +126,7 @@ impl CudaDevice {
         let memory = plan.memory_or_unshared();
         let alloc = |n: usize| self.stream.alloc_zeros::<f32>(n.max(1)).map_err(device_error("allocation"));
         let slots = memory.slot_len.iter().map(|&n| alloc(n)).collect::<Result<Vec<_>, _>>()?;
-        let home = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
+        let home = memory.homes();
         let feeds = plan
             .buffers
             .iter()

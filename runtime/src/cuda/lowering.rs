@@ -202,9 +202,7 @@ pub fn lower(plan: &Plan) -> Lowered {
         lowered.workspace = lowered.workspace.max(need);
         lowered.steps.push(ops);
     }
-    let memory = plan.memory_or_unshared();
-    let home: Vec<usize> = memory.slot_of.iter().map(|slot| slot.map_or(usize::MAX, |s| s as usize)).collect();
-    lowered.schedule = crate::schedule::schedule(plan, &home, 1)
+    lowered.schedule = crate::schedule::schedule(plan, &plan.memory_or_unshared().homes(), 1)
         .into_iter()
         .map(|unit| match unit {
             Unit::Step(i) => Scheduled::Step(i),
