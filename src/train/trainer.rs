@@ -472,7 +472,7 @@ fn read_now<B: Backend>(
     losses: StepLosses,
     info: &PhaseInfo,
 ) -> Result<(), TrainError> {
-    let (iteration, phase) = (losses.iteration, info.name.clone());
+    let iteration = losses.iteration;
     let Some(loss) = queue.push_read(backend, (&*program, state), losses, info)?.non_finite().map(str::to_string)
     else {
         return Ok(());
@@ -480,7 +480,7 @@ fn read_now<B: Backend>(
     let origin = backend
         .first_non_finite(program, state, feeds, noise)?
         .map_or_else(|| "an unknown op".to_string(), |step| step.label.clone());
-    Err(TrainError::NonFinite { iteration, phase, loss, origin: Some(origin) })
+    Err(TrainError::NonFinite { iteration, phase: info.name.clone(), loss, origin: Some(origin) })
 }
 
 /// Hands the losses read back to the run in step order: fails on the first that is not finite
