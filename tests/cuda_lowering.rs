@@ -3,7 +3,7 @@
 //! - every launch passes arguments of its kernel's parameter types, in order (parsed from the
 //!   CUDA C of the hand-written and generated kernels);
 //! - the device operations, run with the kernels' own CUDA C compiled for the CPU
-//!   (`cuda_on_cpu`) and cuBLAS emulated, compute what the CPU backend computes, step by step,
+//!   (`fake_cuda`) and cuBLAS emulated, compute what the CPU backend computes, step by step,
 //!   both in the plan's order and in the schedule a run takes (groups of fused steps as one
 //!   launch). Every allocation lies between guards of canaries, so that an access out of
 //!   bounds is found.
@@ -15,13 +15,15 @@
 //! on one under NVRTC (tests/nvrtc.rs compiles it) and the executor's calls into the driver.
 
 mod common;
-mod cuda_on_cpu;
+mod fake_cuda;
+#[path = "fake_cuda/kernels.rs"]
+mod fake_kernels;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
-use cuda_on_cpu::CpuKernels;
+use fake_kernels::CpuKernels;
 use graphc::error::SourceFile;
 use graphc::schema::NetPhase;
 use graphc::{build, compile, train::init, CompileOptions};
@@ -273,7 +275,12 @@ fn cpu_kernels() -> Option<&'static CpuKernels> {
                     generated.extend(lower(&plan).generated.values().map(|g| (g.source().name, g.source())));
                 }
             }
-            CpuKernels::compile(&generated.into_values().collect::<Vec<_>>())
+            let mut unit = hand_written();
+            for kernel in generated.values() {
+                unit.push('\n');
+                unit.push_str(&kernel.function);
+            }
+            CpuKernels::compile(&unit)
         })
         .as_ref()
 }

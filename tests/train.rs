@@ -164,14 +164,7 @@ fn train_losses_read_back_at_log_intervals_are_those_of_every_step() {
 }
 
 /// A graph whose loss, -(w·x + 1)², its SGD drives to -∞ within a few iterations.
-const DIVERGES: &str = r#"
-    layer { name: "data" type: "Data" top: "data" data_param { batch_size: 4 } }
-    layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"
-            inner_product_param { num_output: 1 bias_filler { type: "constant" value: 1 } } }
-    layer { name: "square" type: "Power" bottom: "fc" top: "square" power_param { power: 2 } }
-    layer { name: "gain" type: "Power" bottom: "square" top: "gain" power_param { scale: -1 } }
-    layer { name: "loss" type: "Reduction" bottom: "gain" top: "loss" loss_weight: 1 }
-    solver { max_iter: 50 display: 100 snapshot: 2 phase { name: "p" type: "SGD" base_lr: 0.01 } }"#;
+const DIVERGES: &str = include_str!("graphs/diverges.g");
 
 #[test]
 fn train_non_finite_loss_read_back_late_names_its_iteration_and_resumes_to_its_op() {

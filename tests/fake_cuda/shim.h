@@ -1,5 +1,7 @@
 // CUDA C's device vocabulary for a host C++ compiler, so that graphc's kernels (prelude.cuh,
-// kernels.cu and the generated ones) compile unchanged for the CPU and run there in tests.
+// kernels.cu and the generated ones) compile unchanged for the CPU and run there in tests. The
+// fake NVRTC (nvrtc.cpp) includes it before a program's source and appends the table of its
+// kernels; the fake driver (driver.cpp) finds and runs them through the two functions at the end.
 //
 // A launch runs its grid's blocks one after another. Within a block, a kernel that never waits
 // at a barrier runs its threads one after another; one that does (`cooperative`) runs each
@@ -93,10 +95,12 @@ void invoke(void (*k)(P...), void** args) {
     invoke(k, args, std::index_sequence_for<P...>{});
 }
 
-// A kernel as the table below lists it.
+// A kernel of the translation unit: its name, a call of it with cuLaunchKernel's parameter
+// array, and whether it waits at a barrier (then its threads run as fibers).
 struct Entry {
     const char* name;
     void (*call)(void**);
+    bool cooperative;
 };
 
 }  // namespace cuda_on_cpu
@@ -110,25 +114,28 @@ inline void __syncthreads() {
     swapcontext(&fibers[running].context, &scheduler);
 }
 
-// Every kernel of the translation unit, defined after it by the test (CUDA_ON_CPU_ENTRIES).
+// Every kernel of the translation unit, ended by an entry without a name; defined after the
+// source by the fake NVRTC.
 extern const cuda_on_cpu::Entry cuda_on_cpu_entries[];
-extern const unsigned cuda_on_cpu_entry_count;
 
-// Runs kernel `name` over a grid of `grid` blocks of `block` threads; returns 0, or -1 when the
-// translation unit has no such kernel.
-extern "C" int cuda_on_cpu_launch(const char* name, unsigned grid, unsigned block, int cooperative, void** args) {
+// The kernel `name` of this translation unit, or null.
+extern "C" const cuda_on_cpu::Entry* cuda_on_cpu_find(const char* name) {
+    for (const cuda_on_cpu::Entry* entry = cuda_on_cpu_entries; entry->name != nullptr; ++entry)
+        if (std::strcmp(entry->name, name) == 0) return entry;
+    return nullptr;
+}
+
+// Runs kernel `entry` over a grid of `grid` blocks of `block` threads with cuLaunchKernel's
+// parameter array `args`, block after block.
+extern "C" void cuda_on_cpu_run(const cuda_on_cpu::Entry* entry, unsigned grid, unsigned block, void** args) {
     using namespace cuda_on_cpu;
-    const Entry* entry = nullptr;
-    for (unsigned e = 0; e < cuda_on_cpu_entry_count; ++e)
-        if (std::strcmp(cuda_on_cpu_entries[e].name, name) == 0) entry = &cuda_on_cpu_entries[e];
-    if (entry == nullptr) return -1;
     gridDim = {grid, 1, 1};
     blockDim = {block, 1, 1};
     threadIdx = blockIdx = {0, 0, 0};
-    cooperating = cooperative != 0;
+    cooperating = entry->cooperative;
     for (unsigned b = 0; b < grid; ++b) {
         blockIdx.x = b;
-        if (cooperative) {
+        if (cooperating) {
             thread_body = entry->call;
             thread_args = args;
             run_block_cooperatively(block);
@@ -139,5 +146,4 @@ extern "C" int cuda_on_cpu_launch(const char* name, unsigned grid, unsigned bloc
             }
         }
     }
-    return 0;
 }
