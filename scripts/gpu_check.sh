@@ -16,8 +16,12 @@ for dir in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; [print(os.path
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
-echo "== GPU tests (tests/cuda_device.rs), each step synchronized so that a fault names its step"
-GRAPHC_CUDA_SYNC=1 timeout 240 "$bin/cuda_device" --ignored --nocapture --test-threads 1 2>&1 | tee "$out/cuda_device.txt" | tail -25
+echo "== GPU tests (tests/cuda_device.rs); on a failure, again with each step synchronized so that a fault names its step"
+if ! timeout 240 "$bin/cuda_device" --ignored --nocapture --test-threads 1 > "$out/cuda_device.txt" 2>&1; then
+    GRAPHC_CUDA_SYNC=1 timeout 240 "$bin/cuda_device" --ignored --nocapture --test-threads 1 > "$out/cuda_device_sync.txt" 2>&1
+    tail -25 "$out/cuda_device_sync.txt"
+fi
+tail -25 "$out/cuda_device.txt"
 
 echo "== training runs on the GPU (50 iterations each)"
 for model in vae vae_2d dcgan infogan; do
@@ -29,12 +33,14 @@ echo "== where InfoGAN's device time goes (GRAPHC_PROFILE=1: CUDA events around 
 GRAPHC_PROFILE=1 timeout 120 "$bin/graphc" run graphs/infogan.g --device cuda --max-steps 30 --out "$out/profile_infogan" 2>&1 |
     grep -E "^profile:|^step 30 |error" | tee "$out/profile_infogan.txt"
 
-echo "== what reading the losses back after every step costs (images/s over the last log interval before iteration 200)"
+echo "== what CUDA graphs save, and what reading the losses back after every step costs (images/s over the last log interval before iteration 200)"
 for model in vae infogan; do
     for mode in log step; do
-        rate=$(timeout 120 "$bin/graphc" run "graphs/$model.g" --device cuda --max-steps 200 --loss-readback "$mode" \
-            --out "$out/readback_${model}_$mode" 2>&1 | grep -E "^step 200 " | grep -oE "[0-9]+ img/s")
-        echo "$model --loss-readback $mode: ${rate:-failed}"
+        for graphs in 1 0; do
+            rate=$(GRAPHC_CUDA_GRAPHS=$graphs timeout 120 "$bin/graphc" run "graphs/$model.g" --device cuda --max-steps 200 \
+                --loss-readback "$mode" --out "$out/readback_${model}_${mode}_$graphs" 2>&1 | grep -E "^step 200 " | grep -oE "[0-9]+ img/s")
+            echo "$model --loss-readback $mode GRAPHC_CUDA_GRAPHS=$graphs: ${rate:-failed}"
+        done
     done
 done | tee "$out/readback.txt"
 

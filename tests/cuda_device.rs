@@ -204,6 +204,34 @@ fn a_profiled_program_times_every_unit_of_its_schedule() {
     assert!(total > 0.0, "{profile:?}");
 }
 
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_program_replays_its_graphs_bit_for_bit() {
+    let mut gpu = device();
+    // Four runs of InfoGAN's first phase (noise included), each committed, so that its
+    // parameters alternate between two allocations: two graphs, each replayed once.
+    let losses_of_four_runs = |gpu: &mut CudaDevice| {
+        let FirstPhase { plan, losses, feeds, mut program, mut state } = first_phase(gpu, "graphs/infogan.g");
+        let ids: Vec<_> = losses.iter().map(|name| plan.output(name).unwrap()).collect();
+        for draw in 0..4 {
+            gpu.compute(&mut program, &state, &feeds, &NoiseKey { seed: 1, draw }).unwrap();
+            for &id in &ids {
+                gpu.stage_first(&program, &state, id).unwrap();
+            }
+            program.commit(&mut state);
+        }
+        let mut values = Vec::new();
+        gpu.read_staged(&mut values).unwrap();
+        (values, program.graphs_captured())
+    };
+    let (graphed, captured) = losses_of_four_runs(&mut gpu);
+    gpu.set_graphs(false);
+    let (issued, none) = losses_of_four_runs(&mut gpu);
+    assert_eq!((captured, none), (2, 0));
+    assert_eq!(graphed, issued, "replayed graphs compute what the kernels issued one by one do");
+    println!("{} losses identical with and without graphs", graphed.len());
+}
+
 /// The tests above, run with `--ignored` in a child process whose library path starts with the
 /// fake CUDA (tests/fake_cuda: host memory, the kernels' CUDA C compiled for the CPU, sgemm on
 /// the CPU): so graphc's CUDA executor runs unchanged through cudarc on a machine without a GPU.
@@ -225,5 +253,5 @@ fn the_gpu_tests_pass_on_the_fake_cuda() {
     println!("{stdout}{stderr}");
     assert!(output.status.success(), "the GPU tests failed on the fake CUDA:\n{stdout}\n{stderr}");
     assert!(stdout.contains("fake CUDA device on the CPU"), "the child did not run on the fake CUDA:\n{stdout}");
-    assert!(stdout.contains("test result: ok. 4 passed"), "{stdout}");
+    assert!(stdout.contains("test result: ok. 5 passed"), "{stdout}");
 }

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 extern "C" int fake_cuda_check(unsigned long long ptr, std::size_t bytes, const char* call);
+extern "C" int fake_cuda_submit(std::function<int()>* operation);
 
 namespace {
 
@@ -49,6 +51,14 @@ Status cublasDestroy_v2(Handle* handle) {
     return SUCCESS;
 }
 
+Status cublasSetWorkspace_v2(Handle* handle, void* workspace, std::size_t bytes) {
+    if (handle == nullptr) return NOT_INITIALIZED;
+    return workspace != nullptr && fake_cuda_check(reinterpret_cast<unsigned long long>(workspace), bytes,
+                                                   "cublasSetWorkspace") == 0
+               ? SUCCESS
+               : INVALID_VALUE;
+}
+
 Status cublasSetStream_v2(Handle* handle, void* stream) {
     handle->stream = stream;
     return SUCCESS;
@@ -63,19 +73,25 @@ Status cublasSgemm_v2(Handle* handle, Operation ta, Operation tb, int m, int n, 
                       operand_inside(b, tb == OP_N ? k : n, tb == OP_N ? n : k, ldb) &&
                       operand_inside(c, m, n, ldc);
     if (!fits) return EXECUTION_FAILED;
-    const std::vector<float> pa = plain(ta, a, m, k, lda), pb = plain(tb, b, k, n, ldb);
-    std::vector<float> column(static_cast<std::size_t>(m));
-    for (int j = 0; j < n; ++j) {
-        std::fill(column.begin(), column.end(), 0.0f);
-        for (int l = 0; l < k; ++l) {
-            const float scale = pb[static_cast<std::size_t>(j) * k + l];
-            const float* from = &pa[static_cast<std::size_t>(l) * m];
-            for (int i = 0; i < m; ++i) column[i] += from[i] * scale;
+    // The scalars are read now (host pointer mode), the matrices when the product runs (on
+    // the stream, or at each launch of a graph that captured it).
+    const float scale_ab = *alpha, scale_c = *beta;
+    auto product = new std::function<int()>([=] {
+        const std::vector<float> pa = plain(ta, a, m, k, lda), pb = plain(tb, b, k, n, ldb);
+        std::vector<float> column(static_cast<std::size_t>(m));
+        for (int j = 0; j < n; ++j) {
+            std::fill(column.begin(), column.end(), 0.0f);
+            for (int l = 0; l < k; ++l) {
+                const float scale = pb[static_cast<std::size_t>(j) * k + l];
+                const float* from = &pa[static_cast<std::size_t>(l) * m];
+                for (int i = 0; i < m; ++i) column[i] += from[i] * scale;
+            }
+            float* to = c + static_cast<std::size_t>(j) * ldc;
+            for (int i = 0; i < m; ++i) to[i] = scale_ab * column[i] + (scale_c == 0.0f ? 0.0f : scale_c * to[i]);
         }
-        float* to = c + static_cast<std::size_t>(j) * ldc;
-        for (int i = 0; i < m; ++i) to[i] = *alpha * column[i] + (*beta == 0.0f ? 0.0f : *beta * to[i]);
-    }
-    return SUCCESS;
+        return 0;
+    });
+    return fake_cuda_submit(product) == 0 ? SUCCESS : EXECUTION_FAILED;
 }
 
 }  // extern "C"

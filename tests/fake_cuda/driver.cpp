@@ -7,9 +7,17 @@
 // allocation; every allocation lies between guards of canary bytes, checked at each
 // synchronization, so a kernel's write out of bounds fails the next synchronize with
 // CUDA_ERROR_ILLEGAL_ADDRESS (and every call after it, as a faulted context does).
+//
+// Stream capture (CUDA graphs) records the stream's operations instead of running them, kernel
+// parameters copied, and a graph launch replays them. As on a GPU: the legacy default stream
+// cannot be captured, and a copy to or from host memory or a synchronization during a capture
+// fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidates the capture.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +40,8 @@ enum Result {
     ERROR_NOT_FOUND = 500,
     ERROR_ILLEGAL_ADDRESS = 700,
     ERROR_LAUNCH_FAILED = 719,
+    ERROR_CAPTURE_UNSUPPORTED = 900,
+    ERROR_CAPTURE_INVALIDATED = 901,
 };
 
 using DevicePtr = unsigned long long;
@@ -40,17 +50,30 @@ using DevicePtr = unsigned long long;
 struct Entry;
 using FindFn = const Entry* (*)(const char*);
 using RunFn = void (*)(const Entry*, unsigned, unsigned, void**);
+using ParametersFn = unsigned (*)(const Entry*, const std::size_t**);
 
 struct Module {
     void* library;
     FindFn find;
     RunFn run;
+    ParametersFn parameters;
 };
 
 struct Function {
     const Entry* entry;
     RunFn run;
+    ParametersFn parameters;
 };
+
+// An operation on the stream, run now or recorded by a capture.
+using Operation = std::function<Result()>;
+
+// A captured graph (and its instantiation, the same list).
+struct Graph {
+    std::vector<Operation> operations;
+};
+
+int stream_token;  // a created stream's handle points here
 
 struct Event {
     std::chrono::steady_clock::time_point at;
@@ -65,10 +88,29 @@ std::map<DevicePtr, std::size_t> allocations;  // start → bytes
 Result fault = SUCCESS;                        // sticky, as after a device fault
 int context_token;                             // the one context's handle points here
 thread_local void* current_context = nullptr;
+// The operations recorded since cuStreamBeginCapture, while capturing.
+bool capturing = false;
+bool capture_invalidated = false;
+std::vector<Operation> captured;
 
 Result fail(Result result, const char* call, const char* why) {
     std::fprintf(stderr, "fake CUDA: %s: %s\n", call, why);
     return result;
+}
+
+// Runs `operation`, or records it while capturing.
+Result submit(Operation operation) {
+    if (capturing) {
+        captured.push_back(std::move(operation));
+        return SUCCESS;
+    }
+    return operation();
+}
+
+// What a call that cannot be captured (a host copy, a synchronization) does during a capture.
+Result not_capturable(const char* call) {
+    capture_invalidated = true;
+    return fail(ERROR_CAPTURE_UNSUPPORTED, call, "not permitted while the stream is capturing");
 }
 
 // Whether [ptr, ptr + bytes) lies inside one live allocation. Caller holds `lock`.
@@ -88,6 +130,7 @@ Result check(DevicePtr ptr, std::size_t bytes, const char* call) {
 
 // Checks every allocation's guards; a changed canary is a fault.
 Result synchronize(const char* call) {
+    if (capturing) return not_capturable(call);
     std::lock_guard<std::mutex> held(lock);
     if (fault != SUCCESS) return fault;
     for (const auto& [start, bytes] : allocations) {
@@ -223,13 +266,16 @@ Result cuMemFreeAsync(DevicePtr ptr, void*) { return release(ptr); }
 
 Result cuMemsetD8_v2(DevicePtr ptr, unsigned char value, std::size_t n) {
     if (Result r = check(ptr, n, "cuMemsetD8")) return r;
-    std::memset(reinterpret_cast<void*>(ptr), value, n);
-    return SUCCESS;
+    return submit([=] {
+        std::memset(reinterpret_cast<void*>(ptr), value, n);
+        return SUCCESS;
+    });
 }
 
 Result cuMemsetD8Async(DevicePtr ptr, unsigned char value, std::size_t n, void*) { return cuMemsetD8_v2(ptr, value, n); }
 
 Result cuMemcpyHtoD_v2(DevicePtr to, const void* from, std::size_t bytes) {
+    if (capturing) return not_capturable("cuMemcpyHtoD");
     return copy(to, reinterpret_cast<DevicePtr>(from), bytes, true, false, "cuMemcpyHtoD");
 }
 
@@ -245,7 +291,7 @@ Result cuMemcpyDtoH_v2(void* to, DevicePtr from, std::size_t bytes) {
 Result cuMemcpyDtoHAsync_v2(void* to, DevicePtr from, std::size_t bytes, void*) { return cuMemcpyDtoH_v2(to, from, bytes); }
 
 Result cuMemcpyDtoD_v2(DevicePtr to, DevicePtr from, std::size_t bytes) {
-    return copy(to, from, bytes, true, true, "cuMemcpyDtoD");
+    return submit([=] { return copy(to, from, bytes, true, true, "cuMemcpyDtoD"); });
 }
 
 Result cuMemcpyDtoDAsync_v2(DevicePtr to, DevicePtr from, std::size_t bytes, void*) {
@@ -260,11 +306,13 @@ Result cuModuleLoadData(Module** module, const void* image) {
     if (library == nullptr) return fail(ERROR_INVALID_IMAGE, "cuModuleLoadData", dlerror());
     auto find = reinterpret_cast<FindFn>(dlsym(library, "cuda_on_cpu_find"));
     auto run = reinterpret_cast<RunFn>(dlsym(library, "cuda_on_cpu_run"));
-    if (find == nullptr || run == nullptr) return fail(ERROR_INVALID_IMAGE, "cuModuleLoadData", "not a fake module");
+    auto parameters = reinterpret_cast<ParametersFn>(dlsym(library, "cuda_on_cpu_parameters"));
+    if (find == nullptr || run == nullptr || parameters == nullptr)
+        return fail(ERROR_INVALID_IMAGE, "cuModuleLoadData", "not a fake module");
     std::remove(path);
     const std::string dir(path, std::strrchr(path, '/'));
     rmdir(dir.c_str());
-    *module = new Module{library, find, run};
+    *module = new Module{library, find, run, parameters};
     return SUCCESS;
 }
 
@@ -277,7 +325,7 @@ Result cuModuleUnload(Module* module) {
 Result cuModuleGetFunction(Function** function, Module* module, const char* name) {
     const Entry* entry = module->find(name);
     if (entry == nullptr) return fail(ERROR_NOT_FOUND, "cuModuleGetFunction", name);
-    *function = new Function{entry, module->run};
+    *function = new Function{entry, module->run, module->parameters};
     return SUCCESS;
 }
 
@@ -289,7 +337,83 @@ Result cuLaunchKernel(Function* function, unsigned gx, unsigned gy, unsigned gz,
     }
     if (gy != 1 || gz != 1 || by != 1 || bz != 1 || gx == 0 || bx == 0 || bx > 1024 || extra != nullptr)
         return fail(ERROR_INVALID_VALUE, "cuLaunchKernel", "graphc's kernels take 1-D grids of at most 1024 threads");
-    function->run(function->entry, gx, bx, params);
+    if (!capturing) {
+        function->run(function->entry, gx, bx, params);
+        return SUCCESS;
+    }
+    // Captured: the parameter values are copied now, as the driver does, since the caller's
+    // may not outlive the call.
+    const std::size_t* sizes = nullptr;
+    const unsigned count = function->parameters(function->entry, &sizes);
+    auto values = std::make_shared<std::vector<std::vector<unsigned char>>>();
+    for (unsigned p = 0; p < count; ++p) {
+        const unsigned char* value = static_cast<const unsigned char*>(params[p]);
+        values->emplace_back(value, value + sizes[p]);
+    }
+    return submit([function, gx, bx, values] {
+        std::vector<void*> pointers;
+        for (auto& value : *values) pointers.push_back(value.data());
+        function->run(function->entry, gx, bx, pointers.data());
+        return SUCCESS;
+    });
+}
+
+Result cuStreamCreate(void** stream, unsigned) {
+    *stream = &stream_token;
+    return SUCCESS;
+}
+
+Result cuStreamDestroy_v2(void*) { return SUCCESS; }
+
+Result cuStreamBeginCapture_v2(void* stream, int) {
+    if (stream == nullptr) return fail(ERROR_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture", "the legacy stream cannot be captured");
+    if (capturing) return fail(ERROR_INVALID_VALUE, "cuStreamBeginCapture", "already capturing");
+    capturing = true;
+    capture_invalidated = false;
+    captured.clear();
+    return SUCCESS;
+}
+
+Result cuStreamEndCapture(void*, Graph** graph) {
+    if (!capturing) return fail(ERROR_INVALID_VALUE, "cuStreamEndCapture", "not capturing");
+    capturing = false;
+    if (capture_invalidated) {
+        captured.clear();
+        *graph = nullptr;
+        return ERROR_CAPTURE_INVALIDATED;
+    }
+    *graph = new Graph{std::move(captured)};
+    captured.clear();
+    return SUCCESS;
+}
+
+Result cuStreamIsCapturing(void*, int* status) {
+    *status = capture_invalidated && capturing ? 2 : capturing ? 1 : 0;
+    return SUCCESS;
+}
+
+Result cuGraphInstantiateWithFlags(Graph** exec, Graph* graph, unsigned long long) {
+    *exec = new Graph{graph->operations};
+    return SUCCESS;
+}
+
+Result cuGraphLaunch(Graph* exec, void*) {
+    if (capturing) return not_capturable("cuGraphLaunch");
+    for (const Operation& operation : exec->operations) {
+        if (Result r = operation()) return r;
+    }
+    return SUCCESS;
+}
+
+Result cuGraphUpload(Graph*, void*) { return SUCCESS; }
+
+Result cuGraphExecDestroy(Graph* exec) {
+    delete exec;
+    return SUCCESS;
+}
+
+Result cuGraphDestroy(Graph* graph) {
+    delete graph;
     return SUCCESS;
 }
 
@@ -324,6 +448,13 @@ Result cuEventElapsedTime_v2(float* ms, Event* start, Event* end) { return cuEve
 // For the fake cuBLAS: whether [ptr, ptr + bytes) lies inside one allocation (0), else the
 // error, reported as `call`'s.
 int fake_cuda_check(DevicePtr ptr, std::size_t bytes, const char* call) { return check(ptr, bytes, call); }
+
+// For the fake cuBLAS: runs `operation` (which returns 0 on success), or records it while the
+// stream is capturing; takes ownership.
+int fake_cuda_submit(std::function<int()>* operation) {
+    std::shared_ptr<std::function<int()>> owned(operation);
+    return submit([owned] { return (*owned)() == 0 ? SUCCESS : ERROR_LAUNCH_FAILED; });
+}
 
 Result cuGetErrorString(Result result, const char** text) {
     switch (result) {

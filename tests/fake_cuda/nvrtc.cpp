@@ -40,9 +40,10 @@ std::string entry_table(const std::string& source) {
         const bool cooperative =
             body.find("block_sum(") != std::string::npos || body.find("__syncthreads") != std::string::npos;
         table += "    {\"" + name + "\", [](void** a) { cuda_on_cpu::invoke(" + name + ", a); }, " +
-                 (cooperative ? "true" : "false") + "},\n";
+                 (cooperative ? "true" : "false") + ", cuda_on_cpu::parameter_count(" + name +
+                 "), cuda_on_cpu::parameter_sizes(" + name + ")},\n";
     }
-    return table + "    {nullptr, nullptr, false},\n};\n";
+    return table + "    {nullptr, nullptr, false, 0, nullptr},\n};\n";
 }
 
 std::string read_file(const std::string& path) {

@@ -95,12 +95,31 @@ void invoke(void (*k)(P...), void** args) {
     invoke(k, args, std::index_sequence_for<P...>{});
 }
 
+// The sizes of a kernel's parameters, in order.
+template <class... P>
+struct ParameterSizes {
+    static constexpr std::size_t each[sizeof...(P) + 1] = {sizeof(std::remove_cv_t<P>)..., 0};
+};
+
+template <class... P>
+constexpr const std::size_t* parameter_sizes(void (*)(P...)) {
+    return ParameterSizes<P...>::each;
+}
+
+template <class... P>
+constexpr unsigned parameter_count(void (*)(P...)) {
+    return sizeof...(P);
+}
+
 // A kernel of the translation unit: its name, a call of it with cuLaunchKernel's parameter
-// array, and whether it waits at a barrier (then its threads run as fibers).
+// array, whether it waits at a barrier (then its threads run as fibers), and its parameters'
+// sizes (so that a captured launch can keep copies of their values).
 struct Entry {
     const char* name;
     void (*call)(void**);
     bool cooperative;
+    unsigned parameters;
+    const std::size_t* sizes;
 };
 
 }  // namespace cuda_on_cpu
@@ -123,6 +142,12 @@ extern "C" const cuda_on_cpu::Entry* cuda_on_cpu_find(const char* name) {
     for (const cuda_on_cpu::Entry* entry = cuda_on_cpu_entries; entry->name != nullptr; ++entry)
         if (std::strcmp(entry->name, name) == 0) return entry;
     return nullptr;
+}
+
+// The number of parameters of kernel `entry`, and their sizes in `sizes`.
+extern "C" unsigned cuda_on_cpu_parameters(const cuda_on_cpu::Entry* entry, const std::size_t** sizes) {
+    *sizes = entry->sizes;
+    return entry->parameters;
 }
 
 // Runs kernel `entry` over a grid of `grid` blocks of `block` threads with cuLaunchKernel's

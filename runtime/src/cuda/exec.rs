@@ -3,13 +3,19 @@
 //! state, temporaries (one allocation per slot of the memory plan) and the workspace stay on the
 //! device; a step copies its data batch in, and values come back only when read: one at a time,
 //! or staged on the device step by step and read back together.
+//!
+//! A program's steps are captured once into a CUDA graph per set of buffer addresses it meets
+//! (state values alternate with the temporaries that hold their updates, so a program meets a
+//! few) and replayed with one launch, so the host issues one call per step instead of one per
+//! kernel. Noise drawn on the host is copied in before the graph, which copies it into place.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use cudarc::cublas::{sys as blas_sys, CudaBlas};
 use cudarc::driver::{
-    result, sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, DeviceRepr, PushKernelArg,
+    result, sys, CudaContext, CudaEvent, CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr, DeviceRepr,
+    PushKernelArg,
 };
 use smallvec::SmallVec;
 
@@ -33,6 +39,8 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     blas: CudaBlas,
+    /// cuBLAS's workspace (declared after `blas`, so dropped after it).
+    _blas_workspace: CudaSlice<u8>,
     multiprocessors: u32,
     arch: Option<&'static str>,
     kernels: KernelCache<CudaFunction>,
@@ -40,6 +48,8 @@ pub struct CudaDevice {
     /// Wait for the device after every step, so that an asynchronous fault (an illegal address,
     /// say) is reported with the step that caused it (`GRAPHC_CUDA_SYNC=1`; slower).
     sync_each_step: bool,
+    /// Run programs as CUDA graphs (unless `GRAPHC_CUDA_GRAPHS=0`).
+    graphs: bool,
     /// Values staged on the device by [`CudaDevice::stage_first`] and not read back yet: the
     /// first `staged_len` of [`STAGED_SLOTS`].
     staged: CudaSlice<f32>,
@@ -47,6 +57,9 @@ pub struct CudaDevice {
     /// Staged values already copied to the host, when the slots filled up between two reads.
     staged_host: Vec<f32>,
 }
+
+/// Bytes of cuBLAS's workspace.
+const BLAS_WORKSPACE: usize = 32 << 20;
 
 /// Values [`CudaDevice::stage_first`] keeps on the device before it copies them to the host:
 /// hundreds of steps of losses.
@@ -73,8 +86,18 @@ impl CudaDevice {
         // SAFETY: every operation runs on one stream, in order, so cudarc's cross-stream event
         // tracking is not needed; it is turned off before anything is allocated.
         unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.default_stream();
+        // A stream of its own: the legacy default stream cannot be captured into a graph.
+        let stream = ctx.new_stream().map_err(|e| unavailable("no stream", &e))?;
         let blas = CudaBlas::new(stream.clone()).map_err(|e| unavailable("cuBLAS did not start", &e))?;
+        // A workspace of cuBLAS's own, allocated now: a product captured into a graph must not
+        // allocate one (32 MiB, what NVIDIA advises for Hopper).
+        let blas_workspace = stream.alloc_zeros::<u8>(BLAS_WORKSPACE).map_err(|e| unavailable("no memory", &e))?;
+        let (workspace_at, _) = blas_workspace.device_ptr(&stream);
+        // SAFETY: the handle is this device's; the allocation lives as long as the device (it is
+        // kept in `CudaDevice`, dropped after `blas`).
+        unsafe { blas_sys::cublasSetWorkspace_v2(*blas.handle(), workspace_at as *mut _, BLAS_WORKSPACE) }
+            .result()
+            .map_err(|e| unavailable("no cuBLAS workspace", &e))?;
         let sms = ctx
             .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
             .map_err(|e| unavailable("no multiprocessor count", &e))?;
@@ -94,11 +117,13 @@ impl CudaDevice {
             ctx,
             stream,
             blas,
+            _blas_workspace: blas_workspace,
             multiprocessors: sms as u32,
             arch,
             kernels: KernelCache::default(),
             description,
             sync_each_step: std::env::var_os("GRAPHC_CUDA_SYNC").is_some_and(|v| v == "1"),
+            graphs: std::env::var_os("GRAPHC_CUDA_GRAPHS").is_none_or(|v| v != "0"),
             staged,
             staged_len: 0,
             staged_host: Vec::new(),
@@ -109,6 +134,11 @@ impl CudaDevice {
             .load_unit(&super::hand_written(), |unit, names| load_module(&ctx, arch, unit, names))
             .map_err(|e| CudaUnavailable(format!("CUDA device {ordinal}: the hand-written kernels: {e}")))?;
         Ok(device)
+    }
+
+    /// Whether programs built from now on run as CUDA graphs (on unless `GRAPHC_CUDA_GRAPHS=0`).
+    pub fn set_graphs(&mut self, on: bool) {
+        self.graphs = on;
     }
 
     /// The device's name, number, architecture and size, for logs.
@@ -134,7 +164,24 @@ impl CudaDevice {
             .collect::<Result<Vec<_>, _>>()?;
         let workspace = alloc(lowered.workspace)?;
         let addresses = vec![0; plan.buffers.len()];
-        Ok(CudaProgram { plan, lowered, slots, home, feeds, workspace, addresses, noise: Vec::new(), timing: None })
+        let noise_len = samples(&lowered).map(|(_, len)| len).sum();
+        let staged_noise = alloc(noise_len)?;
+        let noise_at = noise_offsets(&lowered);
+        let graphs = Graphs { captured: Vec::new(), unavailable: !self.graphs };
+        Ok(CudaProgram {
+            plan,
+            lowered,
+            slots,
+            home,
+            feeds,
+            workspace,
+            addresses,
+            noise: Vec::new(),
+            staged_noise,
+            noise_at,
+            graphs,
+            timing: None,
+        })
     }
 
     /// Copies `state` to the device.
@@ -174,6 +221,9 @@ impl CudaDevice {
         noise: &NoiseKey,
     ) -> Result<(), ExecError> {
         self.prepare(program, state, feeds)?;
+        if program.timing.is_none() && !self.sync_each_step && !program.graphs.unavailable {
+            return self.compute_as_graph(program, noise);
+        }
         if let Some(timing) = &mut program.timing {
             timing.record(0, &self.ctx, &self.stream)?;
         }
@@ -182,7 +232,7 @@ impl CudaDevice {
                 Scheduled::Step(index) => *index,
                 Scheduled::Group { members, .. } => *members.last().expect("a group has members"),
             };
-            self.run(program, Ops::Unit(unit), noise)?;
+            self.run(program, Ops::Unit(unit), Noise::Draw(noise))?;
             if let Some(timing) = &mut program.timing {
                 timing.record(unit + 1, &self.ctx, &self.stream)?;
             }
@@ -198,6 +248,66 @@ impl CudaDevice {
         Ok(())
     }
 
+    /// Runs the program's schedule as a CUDA graph: the one captured for the current buffer
+    /// addresses, or captured now (up to [`GRAPHS_PER_PROGRAM`]; beyond, the schedule is issued
+    /// kernel by kernel). The noise is drawn and copied in first. Where capture fails, the
+    /// program runs kernel by kernel from then on, with a one-line note.
+    fn compute_as_graph(&self, program: &mut CudaProgram, noise: &NoiseKey) -> Result<(), ExecError> {
+        self.stage_noise(program, noise)?;
+        if let Some(graph) = program.graphs.find(&program.addresses) {
+            return graph.launch().map_err(device_error("a graph launch"));
+        }
+        let capture = program.graphs.captured.len() < GRAPHS_PER_PROGRAM;
+        if capture {
+            match self.capture(program) {
+                Ok(graph) => {
+                    graph.launch().map_err(device_error("a graph launch"))?;
+                    program.graphs.captured.push((program.addresses.clone(), graph));
+                    return Ok(());
+                }
+                Err(why) => {
+                    eprintln!("note: CUDA graphs unavailable ({why}); launching kernels one by one");
+                    program.graphs.unavailable = true;
+                }
+            }
+        }
+        for unit in 0..program.lowered.schedule.len() {
+            self.run(program, Ops::Unit(unit), Noise::Staged)?;
+        }
+        Ok(())
+    }
+
+    /// The program's schedule captured into a graph (not launched), reading staged noise.
+    fn capture(&self, program: &mut CudaProgram) -> Result<CudaGraph, String> {
+        let mode = sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
+        self.stream.begin_capture(mode).map_err(|e| format!("{e:?}"))?;
+        let issued =
+            (0..program.lowered.schedule.len()).try_for_each(|unit| self.run(program, Ops::Unit(unit), Noise::Staged));
+        // Ended whatever happened, so that the stream leaves capture mode.
+        let ended = self.stream.end_capture(sys::CUgraphInstantiate_flags(0));
+        issued.map_err(|e| e.to_string())?;
+        ended.map_err(|e| format!("{e:?}"))?.ok_or_else(|| "the capture recorded nothing".to_string())
+    }
+
+    /// Draws the program's noise on the host and copies it to its staging allocation, where the
+    /// graph's copies read it.
+    fn stage_noise(&self, program: &mut CudaProgram, noise: &NoiseKey) -> Result<(), ExecError> {
+        let CudaProgram { lowered, noise: host, staged_noise, .. } = program;
+        host.clear();
+        for (op, len) in samples(lowered) {
+            let DeviceOp::Sample { dist, stream, row_len, .. } = op else { unreachable!("samples yields Sample ops") };
+            let start = host.len();
+            host.resize(start + len, 0.0);
+            crate::cpu::sample::sample(*dist, *stream, noise, &mut host[start..], *row_len);
+        }
+        if host.is_empty() {
+            return Ok(());
+        }
+        self.stream
+            .memcpy_htod(&host[..], &mut staged_noise.slice_mut(..host.len()))
+            .map_err(device_error("copy to the device"))
+    }
+
     /// Runs the steps again one by one, in the plan's order and without groups, and returns the
     /// first whose output holds a NaN or an infinity, or `None`.
     pub fn first_non_finite<'p>(
@@ -209,7 +319,7 @@ impl CudaDevice {
     ) -> Result<Option<&'p Step>, ExecError> {
         self.prepare(program, state, feeds)?;
         for index in 0..program.plan.steps.len() {
-            self.run(program, Ops::Step(index), noise)?;
+            self.run(program, Ops::Step(index), Noise::Draw(noise))?;
             let output = program.plan.steps[index].output;
             if self.read(program, state, output)?.iter().any(|v| !v.is_finite()) {
                 return Ok(Some(&program.plan.steps[index]));
@@ -316,9 +426,10 @@ impl CudaDevice {
     }
 
     /// Issues the operations of a step, or of a unit of the program's schedule.
-    fn run(&self, program: &mut CudaProgram, which: Ops, noise: &NoiseKey) -> Result<(), ExecError> {
+    fn run(&self, program: &mut CudaProgram, which: Ops, noise: Noise) -> Result<(), ExecError> {
         let workspace = program.workspace.device_ptr(&self.stream).0;
-        let CudaProgram { lowered, addresses, noise: host_noise, .. } = program;
+        let staged_noise = program.staged_noise.device_ptr(&self.stream).0;
+        let CudaProgram { lowered, addresses, noise: host_noise, noise_at, .. } = program;
         let address = |place: Place| {
             let base = match place.base {
                 Base::Buffer(id) => addresses[id.0 as usize],
@@ -346,17 +457,33 @@ impl CudaDevice {
                     }
                     .map_err(device_error("a device copy"))?;
                 }
-                DeviceOp::Sample { dist, stream, out, len, row_len } => {
-                    host_noise.resize(*len, 0.0);
-                    crate::cpu::sample::sample(*dist, *stream, noise, host_noise, *row_len);
-                    // SAFETY: the output buffer holds `len` elements; the host values are
-                    // copied to staging memory before the call returns (pageable memory), so
-                    // reusing `host_noise` afterwards is sound.
-                    unsafe {
-                        result::memcpy_htod_async(address(Place::buffer(*out)), host_noise, self.stream.cu_stream())
+                DeviceOp::Sample { dist, stream, out, len, row_len } => match noise {
+                    Noise::Draw(key) => {
+                        host_noise.resize(*len, 0.0);
+                        crate::cpu::sample::sample(*dist, *stream, key, host_noise, *row_len);
+                        // SAFETY: the output buffer holds `len` elements; the host values are
+                        // copied to staging memory before the call returns (pageable memory),
+                        // so reusing `host_noise` afterwards is sound.
+                        unsafe {
+                            result::memcpy_htod_async(address(Place::buffer(*out)), host_noise, self.stream.cu_stream())
+                        }
+                        .map_err(device_error("a copy of noise to the device"))?;
                     }
-                    .map_err(device_error("a copy of noise to the device"))?;
-                }
+                    Noise::Staged => {
+                        let from = staged_noise + (noise_at[out] * std::mem::size_of::<f32>()) as u64;
+                        // SAFETY: the staging allocation holds every sample's values at its
+                        // offset (`stage_noise`), the output buffer `len` elements.
+                        unsafe {
+                            result::memcpy_dtod_async(
+                                address(Place::buffer(*out)),
+                                from,
+                                len * 4,
+                                self.stream.cu_stream(),
+                            )
+                        }
+                        .map_err(device_error("a device copy of noise"))?;
+                    }
+                },
             }
         }
         Ok(())
@@ -431,6 +558,52 @@ impl CudaDevice {
     }
 }
 
+/// Where [`CudaDevice::run`] takes a sample's noise from.
+#[derive(Clone, Copy)]
+enum Noise<'a> {
+    /// Drawn on the host with this key and copied in.
+    Draw(&'a NoiseKey),
+    /// Already drawn into the program's staging allocation ([`CudaDevice::stage_noise`]).
+    Staged,
+}
+
+/// The most graphs a program keeps, one per set of buffer addresses: the VAE meets 2 (its
+/// parameters alternate with their updates), a GAN's phases up to 4.
+const GRAPHS_PER_PROGRAM: usize = 8;
+
+/// A program's CUDA graphs, by the buffer addresses they were captured with.
+struct Graphs {
+    captured: Vec<(Vec<u64>, CudaGraph)>,
+    /// Capture failed once (or graphs are off): the program runs kernel by kernel.
+    unavailable: bool,
+}
+
+impl Graphs {
+    fn find(&self, addresses: &[u64]) -> Option<&CudaGraph> {
+        self.captured.iter().find(|(at, _)| at == addresses).map(|(_, graph)| graph)
+    }
+}
+
+/// The program's noise samples, in schedule order, with their lengths.
+fn samples(lowered: &Lowered) -> impl Iterator<Item = (&DeviceOp, usize)> {
+    lowered.steps.iter().flatten().filter_map(|op| match op {
+        DeviceOp::Sample { len, .. } => Some((op, *len)),
+        _ => None,
+    })
+}
+
+/// Each sample's output buffer with the offset of its values in the staged noise.
+fn noise_offsets(lowered: &Lowered) -> HashMap<crate::BufId, usize> {
+    let mut at = 0;
+    samples(lowered)
+        .map(|(op, len)| {
+            let DeviceOp::Sample { out, .. } = op else { unreachable!("samples yields Sample ops") };
+            at += len;
+            (*out, at - len)
+        })
+        .collect()
+}
+
 /// Which operations [`CudaDevice::run`] issues.
 #[derive(Clone, Copy)]
 enum Ops {
@@ -469,6 +642,12 @@ pub struct CudaProgram {
     addresses: Vec<u64>,
     /// Host staging for noise drawn on the host.
     noise: Vec<f32>,
+    /// Every sample's noise, copied in before a graph runs ([`CudaDevice::stage_noise`]).
+    staged_noise: CudaSlice<f32>,
+    /// Each sample's output buffer with the offset of its values in `staged_noise`.
+    noise_at: HashMap<crate::BufId, usize>,
+    /// The program captured as CUDA graphs.
+    graphs: Graphs,
     /// Device time per kind of op, when profiling.
     timing: Option<Timing>,
 }
@@ -512,6 +691,11 @@ impl CudaProgram {
     /// The plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The CUDA graphs captured so far (one per set of buffer addresses met).
+    pub fn graphs_captured(&self) -> usize {
+        self.graphs.captured.len()
     }
 
     /// Starts measuring the device time per kind of op (`GRAPHC_PROFILE`).
