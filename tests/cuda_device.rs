@@ -84,7 +84,7 @@ fn every_step_computes_what_the_cpu_backend_computes() {
             let mut program = gpu.program(unplanned.clone()).unwrap();
             let device_state = gpu.upload(&state).unwrap();
             gpu.compute(&mut program, &device_state, &feeds, &noise).unwrap();
-            for step in &unplanned.steps {
+            for (_, step) in unplanned.steps.iter().enumerate().filter(|(i, _)| !program.elides(*i)) {
                 let expected = cpu.value(&state, step.output);
                 let got = gpu.read(&program, &device_state, step.output).unwrap();
                 common::assert_close(&what, &step.label, expected, &got, 1e-3);

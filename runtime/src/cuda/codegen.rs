@@ -1,7 +1,8 @@
 //! CUDA C generated from the IR: one kernel per [`FusedExpr`], generated from the same expression the
 //! CPU backend interprets, named after a hash of its source so that a backend compiles each
 //! distinct expression once. Each input is read with a stride of 1 (a tensor) or 0 (a scalar
-//! broadcast to every element); the per-element math follows the CPU kernels' definitions.
+//! broadcast to every element), or periodically (a broadcast read in place: element `i / d % m`
+//! of a per-channel tensor); the per-element math follows the CPU kernels' definitions.
 
 use std::fmt::Write as _;
 
@@ -43,10 +44,30 @@ pub fn translation_unit(kernels: &[KernelSource]) -> String {
     source
 }
 
-/// The statements computing `expr` for the element at offset `index` of its inputs (input `k`
-/// read at `index * s{k}`): `t0 … tN` for its instructions; returns them and the result's name.
-fn statements(expr: &FusedExpr, index: &str) -> (String, String) {
-    statements_reading(expr, "t", &|k| format!("x{k}[({index}) * s{k}]"))
+/// How a generated kernel reads its input `k` at element `index` of what it iterates over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Read {
+    /// At `index * s{k}`: a tensor of the iteration's shape (1) or a scalar (0).
+    Strided,
+    /// At `index / d{k} % m{k}`: a broadcast read from its source in place (a per-channel
+    /// statistic: `d` elements per channel, `m` channels).
+    Periodic,
+}
+
+impl Read {
+    /// Input `k` of the kernel at element `index`.
+    fn at(self, k: usize, index: &str) -> String {
+        match self {
+            Read::Strided => format!("x{k}[({index}) * s{k}]"),
+            Read::Periodic => format!("x{k}[({index}) / d{k} % m{k}]"),
+        }
+    }
+}
+
+/// The statements computing `expr` for element `index` of its inputs, read as `reads` say:
+/// `t0 … tN` for its instructions; returns them and the result's name.
+fn statements(expr: &FusedExpr, index: &str, reads: &[Read]) -> (String, String) {
+    statements_reading(expr, "t", &|k| reads[k].at(k, index))
 }
 
 /// The statements computing `expr`, input `k` being the value `input(k)`: `{prefix}0 …
@@ -64,22 +85,24 @@ fn statements_reading(expr: &FusedExpr, prefix: &str, input: &dyn Fn(usize) -> S
     (body, format!("{prefix}{}", expr.instrs.len().saturating_sub(1)))
 }
 
-/// The parameters of `inputs` inputs: pointers `x0..`, then strides `s0..` (1 for a tensor, 0
-/// for a scalar broadcast to every element).
-fn input_params(inputs: usize) -> String {
-    (0..inputs)
-        .map(|k| format!("const float* __restrict__ x{k}, "))
-        .chain((0..inputs).map(|k| format!("u64 s{k}, ")))
-        .collect()
+/// The parameters of inputs read as `reads` say: pointers `x0..`, then each input's stride
+/// `s{k}` (1 for a tensor, 0 for a scalar broadcast to every element) or period `d{k}, m{k}`.
+fn input_params(reads: &[Read]) -> String {
+    let pointers = (0..reads.len()).map(|k| format!("const float* __restrict__ x{k}, "));
+    let indexing = reads.iter().enumerate().map(|(k, read)| match read {
+        Read::Strided => format!("u64 s{k}, "),
+        Read::Periodic => format!("u64 d{k}, u64 m{k}, "),
+    });
+    pointers.chain(indexing).collect()
 }
 
-/// The kernel evaluating `expr` for `n` elements into `out`.
-pub fn fused_kernel(expr: &FusedExpr) -> KernelSource {
-    let (body, result) = statements(expr, "i");
+/// The kernel evaluating `expr` for `n` elements into `out`, its inputs read as `reads` say.
+pub fn fused_kernel(expr: &FusedExpr, reads: &[Read]) -> KernelSource {
+    let (body, result) = statements(expr, "i", reads);
     let function = format!(
         "extern \"C\" __global__ void NAME(float* __restrict__ out, {}u64 n) {{\n    FOR_EACH(i, n) {{\n{body}        \
          out[i] = {result};\n    }}\n}}\n",
-        input_params(expr.inputs)
+        input_params(reads)
     );
     KernelSource::named("fused", &expr.to_string(), &function)
 }
@@ -87,7 +110,7 @@ pub fn fused_kernel(expr: &FusedExpr) -> KernelSource {
 /// Where a member of a fused group reads one of its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemberInput {
-    /// The group kernel's input `k` (`x{k}`, read with stride `s{k}`).
+    /// The group kernel's input `k` (`x{k}`, read as its [`Read`] says).
     External(usize),
     /// The value an earlier member computed for the same element, in a register.
     Member(usize),
@@ -106,12 +129,12 @@ pub struct GroupMember {
 /// its decayed gradient, two moments and new value) for `n` elements: member `j` writes
 /// `out{j}`, and a member reading an earlier member's output takes it from the register that
 /// member computed, so each element is read once and written once per output. `externals` is
-/// the number of distinct inputs the group reads from memory.
-pub fn fused_group_kernel(members: &[GroupMember], externals: usize) -> KernelSource {
+/// how the group reads each of the distinct inputs it reads from memory.
+pub fn fused_group_kernel(members: &[GroupMember], externals: &[Read]) -> KernelSource {
     let mut body = String::new();
     for (j, member) in members.iter().enumerate() {
         let input = |k: usize| match member.inputs[k] {
-            MemberInput::External(x) => format!("x{x}[i * s{x}]"),
+            MemberInput::External(x) => externals[x].at(x, "i"),
             MemberInput::Member(m) => format!("r{m}"),
         };
         let (statements, result) = statements_reading(&member.expr, &format!("m{j}_t"), &input);
@@ -129,12 +152,12 @@ pub fn fused_group_kernel(members: &[GroupMember], externals: usize) -> KernelSo
 /// The kernel reducing `expr` (inputs shaped as the reduction's input, or scalars) as the
 /// hand-written `reduce` does: output `i` sums, in f64, the expression at offsets `kept`(i) +
 /// `reduced`(j) for j < count, times `scale` (1, or 1/count for a mean). `wide` gives each output
-/// a block, as `reduce_wide` does.
-pub fn fused_reduce_kernel(expr: &FusedExpr, wide: bool) -> KernelSource {
-    let (body, result) = statements(expr, "e");
+/// a block, as `reduce_wide` does. Its inputs are read as `reads` say, at the element's offset.
+pub fn fused_reduce_kernel(expr: &FusedExpr, wide: bool, reads: &[Read]) -> KernelSource {
+    let (body, result) = statements(expr, "e", reads);
     let params = format!(
         "float* __restrict__ out, {}u64 n, View kept, View reduced, u64 count, double scale",
-        input_params(expr.inputs)
+        input_params(reads)
     );
     let (prefix, shared, outer, start, step, finish) = match wide {
         false => ("fused_reduce", "", "FOR_EACH(i, n)", "0", "1", "out[i] = (float)(sum * scale);"),
@@ -239,7 +262,7 @@ mod tests {
 
     #[test]
     fn the_kernel_reads_every_input_with_its_stride_and_writes_the_last_value() {
-        let k = fused_kernel(&adam_like());
+        let k = fused_kernel(&adam_like(), &[Read::Strided; 4]);
         assert!(k.function.contains(&format!("void {}(float* __restrict__ out, const float* __restrict__ x0", k.name)));
         assert!(k.function.contains("u64 s3, u64 n)"), "{}", k.function);
         assert!(k.function.contains("const float t3 = sqrtf(t2);"), "{}", k.function);
@@ -249,12 +272,20 @@ mod tests {
     }
 
     #[test]
+    fn a_periodic_input_is_read_at_its_channel() {
+        let k = fused_kernel(&adam_like(), &[Read::Strided, Read::Periodic, Read::Strided, Read::Strided]);
+        assert!(k.function.contains("u64 s0, u64 d1, u64 m1, u64 s2, u64 s3, u64 n)"), "{}", k.function);
+        assert!(k.function.contains("const float t1 = x1[(i) / d1 % m1];"), "{}", k.function);
+        assert_ne!(k.name, fused_kernel(&adam_like(), &[Read::Strided; 4]).name);
+    }
+
+    #[test]
     fn names_are_stable_and_distinguish_expressions() {
-        let (a, b) = (fused_kernel(&adam_like()), fused_kernel(&adam_like()));
+        let (a, b) = (fused_kernel(&adam_like(), &[Read::Strided; 4]), fused_kernel(&adam_like(), &[Read::Strided; 4]));
         assert_eq!(a, b);
         let mut other = adam_like();
         other.instrs[4] = ScalarInstr::Unary(UnaryOp::Affine { scale: F32::new(1.0), shift: F32::new(1e-7) }, 3);
-        assert_ne!(fused_kernel(&other).name, a.name);
+        assert_ne!(fused_kernel(&other, &[Read::Strided; 4]).name, a.name);
     }
 
     #[test]
@@ -271,12 +302,12 @@ mod tests {
     fn a_fused_reduction_sums_the_expression_at_each_reduced_offset() {
         let square =
             FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Binary(BinaryOp::Mul, 0, 0)] };
-        let k = fused_reduce_kernel(&square, false);
+        let k = fused_reduce_kernel(&square, false, &[Read::Strided]);
         assert!(k.name.starts_with("fused_reduce_"));
         assert!(k.function.contains("const float t0 = x0[(e) * s0];"), "{}", k.function);
         assert!(k.function.contains("sum += (double)t1;"));
-        assert_ne!(k.name, fused_kernel(&square).name);
-        let wide = fused_reduce_kernel(&square, true);
+        assert_ne!(k.name, fused_kernel(&square, &[Read::Strided]).name);
+        let wide = fused_reduce_kernel(&square, true, &[Read::Strided]);
         assert!(wide.name.starts_with("fused_reduce_wide_"));
         assert!(wide.function.contains("for (u64 j = threadIdx.x; j < count; j += blockDim.x)"), "{}", wide.function);
         assert!(wide.function.contains("block_sum(partial, sum)"));
@@ -305,17 +336,20 @@ mod tests {
         };
         let members =
             [GroupMember { expr: moment, inputs: vec![MemberInput::External(0), MemberInput::External(1)] }, update];
-        let k = fused_group_kernel(&members, 3);
+        let k = fused_group_kernel(&members, &[Read::Strided; 3]);
         let f = &k.function;
         assert!(k.name.starts_with("fused_group_"));
         assert!(f.contains("(float* __restrict__ out0, float* __restrict__ out1, const float* __restrict__ x0"), "{f}");
         assert!(f.contains("u64 s2, u64 n)"), "{f}");
-        assert!(f.contains("const float m0_t0 = x0[i * s0];"), "{f}");
-        assert!(f.contains("const float m0_t2 = x1[i * s1];"), "{f}");
+        assert!(f.contains("const float m0_t0 = x0[(i) * s0];"), "{f}");
+        assert!(f.contains("const float m0_t2 = x1[(i) * s1];"), "{f}");
         assert!(f.contains("const float r0 = m0_t3;\n        out0[i] = r0;"), "{f}");
         // The second member reads the first one's value from its register, not from out0.
         assert!(f.contains("const float m1_t1 = r0;") && f.contains("const float m1_t2 = r0;"), "{f}");
-        assert!(f.contains("const float m1_t0 = x2[i * s2];") && f.contains("const float m1_t6 = x1[i * s1];"), "{f}");
+        assert!(
+            f.contains("const float m1_t0 = x2[(i) * s2];") && f.contains("const float m1_t6 = x1[(i) * s1];"),
+            "{f}"
+        );
         assert!(f.contains("out1[i] = r1;") && !f.contains("= out0["), "{f}");
         assert_eq!(f.matches("FOR_EACH").count(), 1, "one pass over the elements");
     }

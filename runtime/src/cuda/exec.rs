@@ -162,6 +162,15 @@ impl CudaDevice {
             .iter()
             .map(|b| matches!(b.role, BufferRole::Feed(_)).then(|| alloc(b.numel())).transpose())
             .collect::<Result<Vec<_>, _>>()?;
+        let own = (0..plan.buffers.len())
+            .map(|b| {
+                lowered
+                    .own_storage
+                    .contains(&crate::BufId(b as u32))
+                    .then(|| alloc(plan.buffers[b].numel()))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let workspace = alloc(lowered.workspace)?;
         let addresses = vec![0; plan.buffers.len()];
         let noise_len = samples(&lowered).map(|(_, len)| len).sum();
@@ -174,6 +183,7 @@ impl CudaDevice {
             slots,
             home,
             feeds,
+            own,
             workspace,
             addresses,
             noise: Vec::new(),
@@ -319,6 +329,9 @@ impl CudaDevice {
     ) -> Result<Option<&'p Step>, ExecError> {
         self.prepare(program, state, feeds)?;
         for index in 0..program.plan.steps.len() {
+            if program.lowered.elided.contains(&index) {
+                continue;
+            }
             self.run(program, Ops::Step(index), Noise::Draw(noise))?;
             let output = program.plan.steps[index].output;
             if self.read(program, state, output)?.iter().any(|v| !v.is_finite()) {
@@ -407,7 +420,7 @@ impl CudaDevice {
         feeds: &HashMap<&str, Vec<f32>>,
     ) -> Result<(), ExecError> {
         check_inputs(&program.plan, |name| state.values.get(name).map(CudaSlice::len), feeds)?;
-        let CudaProgram { plan, slots, home, feeds: fed, addresses, .. } = program;
+        let CudaProgram { plan, slots, home, feeds: fed, own, addresses, .. } = program;
         for (index, buffer) in plan.buffers.iter().enumerate() {
             let slice = match &buffer.role {
                 BufferRole::State(name) => &state.values[name],
@@ -418,7 +431,7 @@ impl CudaDevice {
                         .map_err(device_error("copy to the device"))?;
                     &*target
                 }
-                BufferRole::Temp => &slots[home[index]],
+                BufferRole::Temp => own[index].as_ref().unwrap_or(&slots[home[index]]),
             };
             addresses[index] = slice.device_ptr(&self.stream).0;
         }
@@ -637,6 +650,9 @@ pub struct CudaProgram {
     home: Vec<usize>,
     /// For each buffer, its device copy when it is a feed.
     feeds: Vec<Option<CudaSlice<f32>>>,
+    /// For each buffer, its own storage when it is a temporary that must not share a slot
+    /// ([`Lowered::own_storage`]).
+    own: Vec<Option<CudaSlice<f32>>>,
     workspace: CudaSlice<f32>,
     /// Every buffer's device address for the current run.
     addresses: Vec<u64>,
@@ -693,6 +709,12 @@ impl CudaProgram {
         &self.plan
     }
 
+    /// Whether step `index` is left out on the device (a broadcast its readers read in place), so
+    /// that its output is never written.
+    pub fn elides(&self, index: usize) -> bool {
+        self.lowered.elided.contains(&index)
+    }
+
     /// The CUDA graphs captured so far (one per set of buffer addresses met).
     pub fn graphs_captured(&self) -> usize {
         self.graphs.captured.len()
@@ -713,7 +735,7 @@ impl CudaProgram {
         match &self.plan.buffers[id.0 as usize].role {
             BufferRole::State(name) => &state.values[name],
             BufferRole::Feed(_) => self.feeds[id.0 as usize].as_ref().expect("feeds are allocated"),
-            BufferRole::Temp => &self.slots[self.home[id.0 as usize]],
+            BufferRole::Temp => self.own[id.0 as usize].as_ref().unwrap_or(&self.slots[self.home[id.0 as usize]]),
         }
     }
 

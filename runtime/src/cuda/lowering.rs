@@ -8,17 +8,17 @@
 //! fused steps the CPU evaluates chunk by chunk ([`crate::schedule`]) become one generated kernel
 //! each: Adam's update of a parameter is one launch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::codegen::{
     bias_activation_kernel, fused_group_kernel, fused_kernel, fused_reduce_kernel, GroupMember, KernelSource,
-    MemberInput,
+    MemberInput, Read,
 };
 use super::launch::{ConvGeometry, PoolGeometry, View, WIDE_BLOCK};
 use crate::fused::{FusedExpr, ScalarInstr};
 use crate::ops::{ConvAttrs, Distribution, PoolAttrs, PoolMethod, ReduceOp, UnaryOp};
 use crate::schedule::Unit;
-use crate::{BufId, Kernel, Plan};
+use crate::{BufId, BufferRole, Kernel, Plan};
 
 /// Device memory an operation reads or writes: a plan buffer or the workspace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,26 +144,26 @@ pub enum DeviceOp {
 /// What a generated kernel computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Generated {
-    /// A fused elementwise expression ([`fused_kernel`]).
-    Fused(FusedExpr),
+    /// A fused elementwise expression ([`fused_kernel`]), its inputs read as `reads` say.
+    Fused { expr: FusedExpr, reads: Vec<Read> },
     /// A reduction of a fused expression ([`fused_reduce_kernel`]), `wide` with a block per
     /// output.
-    FusedReduce { expr: FusedExpr, wide: bool },
+    FusedReduce { expr: FusedExpr, wide: bool, reads: Vec<Read> },
     /// An epilogue's bias and activation ([`bias_activation_kernel`]).
     Bias(Option<UnaryOp>),
-    /// A group of fused steps of one size ([`fused_group_kernel`]), reading `externals` inputs
-    /// from memory.
-    FusedGroup { members: Vec<GroupMember>, externals: usize },
+    /// A group of fused steps of one size ([`fused_group_kernel`]), reading one input from
+    /// memory per entry of `externals`, as it says.
+    FusedGroup { members: Vec<GroupMember>, externals: Vec<Read> },
 }
 
 impl Generated {
     /// The kernel's CUDA C.
     pub fn source(&self) -> KernelSource {
         match self {
-            Generated::Fused(expr) => fused_kernel(expr),
-            Generated::FusedReduce { expr, wide } => fused_reduce_kernel(expr, *wide),
+            Generated::Fused { expr, reads } => fused_kernel(expr, reads),
+            Generated::FusedReduce { expr, wide, reads } => fused_reduce_kernel(expr, *wide, reads),
             Generated::Bias(activation) => bias_activation_kernel(*activation),
-            Generated::FusedGroup { members, externals } => fused_group_kernel(members, *externals),
+            Generated::FusedGroup { members, externals } => fused_group_kernel(members, externals),
         }
     }
 }
@@ -190,16 +190,87 @@ pub struct Lowered {
     pub generated: BTreeMap<String, Generated>,
     /// Elements of workspace the most demanding step needs.
     pub workspace: usize,
+    /// The broadcast steps left out: every step that reads one reads its source in place
+    /// ([`Read::Periodic`]), so the step has no operations and its output is never written.
+    pub elided: BTreeSet<usize>,
+    /// The sources of the left-out broadcasts that are temporaries: they are read later than
+    /// the memory plan expects (by the broadcast's readers), so each needs storage of its own.
+    pub own_storage: BTreeSet<BufId>,
+}
+
+/// A broadcast whose element `i` is element `i / inner % period` of its source (a per-channel
+/// statistic broadcast over a batch of images, a scalar over anything).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Periodic {
+    source: BufId,
+    inner: u64,
+    period: u64,
+}
+
+/// The broadcast steps of `plan` that can be left out, by output: periodic, read only by
+/// (generated) elementwise steps and fused reductions over their shape, and neither a program output nor a
+/// state update.
+fn elidable_broadcasts(plan: &Plan) -> HashMap<BufId, (usize, Periodic)> {
+    let mut found: HashMap<BufId, (usize, Periodic)> = HashMap::new();
+    for (index, step) in plan.steps.iter().enumerate() {
+        let Kernel::Broadcast { dims } = &step.kernel else { continue };
+        let updates = |b: BufId| plan.writebacks.iter().any(|(source, _)| *source == b);
+        let kept =
+            plan.outputs.iter().any(|(_, b)| *b == step.output) || updates(step.output) || updates(step.inputs[0]);
+        if let (false, Some((inner, period))) =
+            (kept, periodic(plan.shape(step.inputs[0]), plan.shape(step.output), dims))
+        {
+            found.insert(step.output, (index, Periodic { source: step.inputs[0], inner, period }));
+        }
+    }
+    let numel = |b: BufId| plan.buffers[b.0 as usize].numel();
+    for step in &plan.steps {
+        let iterated = match &step.kernel {
+            Kernel::Fused(_) | Kernel::Unary(_) | Kernel::Binary(_) => Some(numel(step.output)),
+            Kernel::FusedReduce { .. } => step.inputs.iter().map(|&b| numel(b)).max(),
+            _ => None,
+        };
+        for input in &step.inputs {
+            if found.contains_key(input) && iterated != Some(numel(*input)) {
+                found.remove(input);
+            }
+        }
+    }
+    found
+}
+
+/// `(inner, period)` when broadcasting `input` to `output` along `dims` makes element `i` of
+/// the output element `i / inner % period` of the input: the input's axes longer than 1 are
+/// consecutive axes of the output.
+fn periodic(input: &[usize], output: &[usize], dims: &[usize]) -> Option<(u64, u64)> {
+    let kept: Vec<usize> = dims.iter().zip(input).filter(|(_, &n)| n > 1).map(|(&d, _)| d).collect();
+    let (Some(&first), Some(&last)) = (kept.first(), kept.last()) else { return Some((1, 1)) };
+    let run = &output[first..=last];
+    if kept != (first..=last).collect::<Vec<_>>() || run.iter().product::<usize>() != input.iter().product::<usize>() {
+        return None;
+    }
+    Some((output[last + 1..].iter().product::<usize>() as u64, run.iter().product::<usize>() as u64))
 }
 
 /// Lowers every step of `plan`.
 pub fn lower(plan: &Plan) -> Lowered {
-    let mut lowered = Lowered::default();
-    for step in &plan.steps {
+    let broadcasts = elidable_broadcasts(plan);
+    let own_storage = broadcasts
+        .values()
+        .map(|(_, periodic)| periodic.source)
+        .filter(|b| plan.buffers[b.0 as usize].role == BufferRole::Temp)
+        .collect();
+    let elided = broadcasts.values().map(|(step, _)| *step).collect();
+    let mut lowered = Lowered { elided, own_storage, ..Lowered::default() };
+    let reading = Reading { plan, broadcasts: &broadcasts };
+    for (index, step) in plan.steps.iter().enumerate() {
         let mut ops = Vec::new();
-        let out = Place::buffer(step.output);
-        let need = lower_kernel(plan, &step.kernel, &step.inputs, step.output, out, &mut ops, &mut lowered.generated);
-        lowered.workspace = lowered.workspace.max(need);
+        if !lowered.elided.contains(&index) {
+            let out = Place::buffer(step.output);
+            let need =
+                lower_kernel(&reading, &step.kernel, &step.inputs, step.output, out, &mut ops, &mut lowered.generated);
+            lowered.workspace = lowered.workspace.max(need);
+        }
         lowered.steps.push(ops);
     }
     lowered.schedule = crate::schedule::schedule(plan, &plan.memory_or_unshared().homes(), 1)
@@ -207,7 +278,7 @@ pub fn lower(plan: &Plan) -> Lowered {
         .map(|unit| match unit {
             Unit::Step(i) => Scheduled::Step(i),
             Unit::Group(members, _) => {
-                let launch = group_launch(plan, &members, &mut lowered.generated);
+                let launch = group_launch(&reading, &members, &mut lowered.generated);
                 Scheduled::Group { members: members.to_vec(), launch }
             }
         })
@@ -217,7 +288,8 @@ pub fn lower(plan: &Plan) -> Lowered {
 
 /// The launch evaluating fused steps `members` together: every member's output is written, and
 /// a member reading an earlier one's output takes it from that member's register.
-fn group_launch(plan: &Plan, members: &[usize], generated: &mut BTreeMap<String, Generated>) -> DeviceOp {
+fn group_launch(reading: &Reading, members: &[usize], generated: &mut BTreeMap<String, Generated>) -> DeviceOp {
+    let plan = reading.plan;
     let outputs: Vec<BufId> = members.iter().map(|&m| plan.steps[m].output).collect();
     let mut externals: Vec<BufId> = Vec::new();
     let mut group = Vec::with_capacity(members.len());
@@ -237,13 +309,10 @@ fn group_launch(plan: &Plan, members: &[usize], generated: &mut BTreeMap<String,
         group.push(GroupMember { expr: expr.clone(), inputs });
     }
     let numel = plan.buffers[outputs[0].0 as usize].numel();
-    let args = outputs
-        .iter()
-        .map(|&o| Arg::Ptr(Place::buffer(o)))
-        .chain(expression_inputs(plan, &externals, numel))
-        .chain([Arg::U64(numel as u64)])
-        .collect();
-    let kernel = Generated::FusedGroup { members: group, externals: externals.len() };
+    let (inputs, reads) = reading.inputs(&externals, numel);
+    let args =
+        outputs.iter().map(|&o| Arg::Ptr(Place::buffer(o))).chain(inputs).chain([Arg::U64(numel as u64)]).collect();
+    let kernel = Generated::FusedGroup { members: group, externals: reads };
     launch_generated(generated, kernel, numel, args)
 }
 
@@ -269,18 +338,42 @@ fn launch_generated(
     op
 }
 
-/// The arguments of a generated expression's inputs: pointers, then strides (1 for an input of
-/// `numel` elements, 0 for a scalar broadcast to every element).
-fn expression_inputs(plan: &Plan, inputs: &[BufId], numel: usize) -> Vec<Arg> {
-    let pointers = inputs.iter().map(|&b| Arg::Ptr(Place::buffer(b)));
-    let strides = inputs.iter().map(|&b| Arg::U64(u64::from(plan.buffers[b.0 as usize].numel() == numel)));
-    pointers.chain(strides).collect()
+/// A plan, with the broadcasts its generated kernels read in place.
+struct Reading<'a> {
+    plan: &'a Plan,
+    broadcasts: &'a HashMap<BufId, (usize, Periodic)>,
+}
+
+impl Reading<'_> {
+    /// The arguments of a generated expression's inputs, iterating over `numel` elements, and
+    /// how it reads each: pointers, then a stride (1 for an input of `numel` elements, 0 for a
+    /// scalar broadcast to every element), or, for a left-out broadcast, its source's pointer
+    /// and period.
+    fn inputs(&self, inputs: &[BufId], numel: usize) -> (Vec<Arg>, Vec<Read>) {
+        let source = |b: &BufId| self.broadcasts.get(b).map(|(_, periodic)| *periodic);
+        let pointers = inputs.iter().map(|b| Arg::Ptr(Place::buffer(source(b).map_or(*b, |p| p.source))));
+        let mut indexing = Vec::new();
+        let reads = inputs
+            .iter()
+            .map(|b| match source(b) {
+                Some(p) => {
+                    indexing.extend([Arg::U64(p.inner), Arg::U64(p.period)]);
+                    Read::Periodic
+                }
+                None => {
+                    indexing.push(Arg::U64(u64::from(self.plan.buffers[b.0 as usize].numel() == numel)));
+                    Read::Strided
+                }
+            })
+            .collect();
+        (pointers.chain(indexing).collect(), reads)
+    }
 }
 
 /// Appends the operations of `kernel` over `inputs` writing `out` (buffer `output`'s storage),
 /// and returns the workspace they need.
 fn lower_kernel(
-    plan: &Plan,
+    reading: &Reading,
     kernel: &Kernel,
     inputs: &[BufId],
     output: BufId,
@@ -288,6 +381,7 @@ fn lower_kernel(
     ops: &mut Vec<DeviceOp>,
     generated: &mut BTreeMap<String, Generated>,
 ) -> usize {
+    let plan = reading.plan;
     let shape = |b: BufId| plan.shape(b);
     let out_shape = shape(output);
     let numel: usize = out_shape.iter().product();
@@ -364,12 +458,12 @@ fn lower_kernel(
         }
         Kernel::Unary(op) => {
             let expr = FusedExpr { inputs: 1, instrs: vec![ScalarInstr::Input(0), ScalarInstr::Unary(*op, 0)] };
-            return lower_kernel(plan, &Kernel::Fused(expr), inputs, output, out, ops, generated);
+            return lower_kernel(reading, &Kernel::Fused(expr), inputs, output, out, ops, generated);
         }
         Kernel::Binary(op) => {
             let instrs = vec![ScalarInstr::Input(0), ScalarInstr::Input(1), ScalarInstr::Binary(*op, 0, 1)];
             return lower_kernel(
-                plan,
+                reading,
                 &Kernel::Fused(FusedExpr { inputs: 2, instrs }),
                 inputs,
                 output,
@@ -379,15 +473,14 @@ fn lower_kernel(
             );
         }
         Kernel::Fused(expr) => {
-            let args = std::iter::once(Arg::Ptr(out))
-                .chain(expression_inputs(plan, inputs, numel))
-                .chain([Arg::U64(numel as u64)])
-                .collect();
-            ops.push(launch_generated(generated, Generated::Fused(expr.clone()), numel, args));
+            let (expression_inputs, reads) = reading.inputs(inputs, numel);
+            let args =
+                std::iter::once(Arg::Ptr(out)).chain(expression_inputs).chain([Arg::U64(numel as u64)]).collect();
+            ops.push(launch_generated(generated, Generated::Fused { expr: expr.clone(), reads }, numel, args));
         }
         Kernel::Epilogue { base, activation } => {
             let (bias, base_inputs) = inputs.split_last().expect("an epilogue has a bias input");
-            let need = lower_kernel(plan, base, base_inputs, output, out, ops, generated);
+            let need = lower_kernel(reading, base, base_inputs, output, out, ops, generated);
             let channels = out_shape[1];
             let inner: usize = out_shape[2..].iter().product();
             let args = vec![
@@ -403,12 +496,13 @@ fn lower_kernel(
         Kernel::FusedReduce { expr, op, axes } => {
             let source = inputs.iter().map(|&b| shape(b)).max_by_key(|s| s.iter().product::<usize>()).unwrap_or(&[]);
             let (kept, reduced, count, scale) = reduction(source, axes, *op);
+            let (expression_inputs, reads) = reading.inputs(inputs, source.iter().product());
             let args = std::iter::once(Arg::Ptr(out))
-                .chain(expression_inputs(plan, inputs, source.iter().product()))
+                .chain(expression_inputs)
                 .chain([Arg::U64(numel as u64), Arg::View(kept), Arg::View(reduced), Arg::U64(count), Arg::F64(scale)])
                 .collect();
             let wide = is_wide(count);
-            let kernel = Generated::FusedReduce { expr: expr.clone(), wide };
+            let kernel = Generated::FusedReduce { expr: expr.clone(), wide, reads };
             ops.push(launch_generated(generated, kernel, reduction_threads(numel, wide), args));
         }
         Kernel::Reduce { op, axes } => {
