@@ -267,8 +267,7 @@ impl CudaDevice {
         if let Some(graph) = program.graphs.find(&program.addresses) {
             return graph.launch().map_err(device_error("a graph launch"));
         }
-        let capture = program.graphs.captured.len() < GRAPHS_PER_PROGRAM;
-        if capture {
+        if program.graphs.captured.len() < GRAPHS_PER_PROGRAM {
             match self.capture(program) {
                 Ok(graph) => {
                     graph.launch().map_err(device_error("a graph launch"))?;

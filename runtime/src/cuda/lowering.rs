@@ -208,8 +208,8 @@ struct Periodic {
 }
 
 /// The broadcast steps of `plan` that can be left out, by output: periodic, read only by
-/// (generated) elementwise steps and fused reductions over their shape, and neither a program output nor a
-/// state update.
+/// (generated) elementwise steps and fused reductions over their shape, and neither a program
+/// output nor a state update.
 fn elidable_broadcasts(plan: &Plan) -> HashMap<BufId, (usize, Periodic)> {
     let mut found: HashMap<BufId, (usize, Periodic)> = HashMap::new();
     for (index, step) in plan.steps.iter().enumerate() {
@@ -245,11 +245,13 @@ fn elidable_broadcasts(plan: &Plan) -> HashMap<BufId, (usize, Periodic)> {
 fn periodic(input: &[usize], output: &[usize], dims: &[usize]) -> Option<(u64, u64)> {
     let kept: Vec<usize> = dims.iter().zip(input).filter(|(_, &n)| n > 1).map(|(&d, _)| d).collect();
     let (Some(&first), Some(&last)) = (kept.first(), kept.last()) else { return Some((1, 1)) };
-    let run = &output[first..=last];
-    if kept != (first..=last).collect::<Vec<_>>() || run.iter().product::<usize>() != input.iter().product::<usize>() {
+    // Consecutive and in order (a broadcast that also transposes is not periodic).
+    if kept.iter().enumerate().any(|(k, &d)| d != first + k) {
         return None;
     }
-    Some((output[last + 1..].iter().product::<usize>() as u64, run.iter().product::<usize>() as u64))
+    let period: usize = output[first..=last].iter().product();
+    (period == input.iter().product::<usize>())
+        .then(|| (output[last + 1..].iter().product::<usize>() as u64, period as u64))
 }
 
 /// Lowers every step of `plan`.
@@ -715,4 +717,25 @@ fn conv2d_grad_weight(
     ops.push(swap_leading_axes(grad_out, channel_major, (n, o, p)));
     ops.push(DeviceOp::Gemm(Gemm::row_major((o, k, n * p), (channel_major, n * p, false), (cols, n * p, true), out)));
     k * n * p + o * n * p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::periodic;
+
+    #[test]
+    fn a_per_channel_broadcast_is_periodic_over_the_images() {
+        // A BatchNorm mean of 64 channels over 8 images of 7×7: element i is channel i / 49 % 64.
+        assert_eq!(periodic(&[64], &[8, 64, 7, 7], &[1]), Some((49, 64)));
+        assert_eq!(periodic(&[1, 64, 1, 1], &[8, 64, 7, 7], &[0, 1, 2, 3]), Some((49, 64)));
+        // A row of 10 repeated down 4 rows, and a scalar.
+        assert_eq!(periodic(&[10], &[4, 10], &[1]), Some((1, 10)));
+        assert_eq!(periodic(&[1], &[4, 10], &[1]), Some((1, 1)));
+    }
+
+    #[test]
+    fn broadcasts_over_axes_between_kept_ones_or_transposing_are_not() {
+        assert_eq!(periodic(&[8, 7], &[8, 64, 7], &[0, 2]), None);
+        assert_eq!(periodic(&[3, 5], &[5, 3], &[1, 0]), None);
+    }
 }
