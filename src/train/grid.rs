@@ -33,9 +33,17 @@ pub fn write_grid(path: &Path, images: &[u8], shape: [usize; 4], columns: usize)
     writer.finish().map_err(std::io::Error::other)
 }
 
-/// Maps a generated value back to a pixel by inverting the data transform `(p − mean)·scale`.
+/// Maps a generated value back to a pixel by inverting the data transform `(p − mean)·scale`,
+/// rounded to the nearest pixel (ties to even); NaN gives 0.
 pub fn to_pixel(value: f32, scale: f32, mean: f32) -> u8 {
-    (value / scale + mean).round().clamp(0.0, 255.0) as u8
+    // In [2^23, 2^24) consecutive floats are consecutive integers, so adding 2^23 to a value in
+    // [0, 255] rounds it to an integer, which is then the low bits of the sum's mantissa. No libm
+    // call (`f32::round` is one on baseline x86-64, 3% of the VAE's generation time) and no
+    // float-to-integer conversion, so the loop over a batch vectorizes.
+    const TWO_POW_23: f32 = 8_388_608.0;
+    // `max` first: it maps NaN to 0.
+    let v = (value / scale + mean).max(0.0).min(255.0);
+    ((v + TWO_POW_23).to_bits() & 0xff) as u8
 }
 
 /// Pixels converted per parallel task by [`to_pixels`].
@@ -65,5 +73,13 @@ mod tests {
         }
         // -0.1 and 1.1 clamp; 0.6 is pixel 153.
         assert_eq!((pixels[0], pixels[1200], pixels[700]), (0, 255, 153));
+    }
+
+    #[test]
+    fn to_pixel_rounds_to_nearest_with_ties_to_even() {
+        let pixel = |v: f32| super::to_pixel(v, 1.0, 0.0);
+        let just_below_half = 0.5 - f32::EPSILON / 4.0;
+        assert_eq!([pixel(2.4999), pixel(2.5), pixel(2.5001), pixel(3.5), pixel(254.5)], [2, 2, 3, 4, 254]);
+        assert_eq!([pixel(just_below_half), pixel(-0.4), pixel(300.0), pixel(f32::NAN)], [0, 0, 255, 0]);
     }
 }

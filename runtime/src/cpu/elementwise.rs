@@ -1,9 +1,10 @@
 //! Elementwise kernels: fills and the functions of one or two same-shaped inputs. Each op is a
 //! closure monomorphized into a plain loop over slices, which the compiler vectorizes where the
-//! function allows it.
+//! function allows it, compiled for the CPU's widest vectors ([`widest`]).
 
 use super::par::{for_each_chunk, ELEMENT_CHUNK};
 use super::vmath;
+use super::widest::{self, VectorLoop};
 use crate::ops::{BinaryOp, UnaryOp};
 
 /// Sets every element of `out` to `v`.
@@ -14,7 +15,7 @@ pub fn fill(out: &mut [f32], v: f32) {
 /// `out[i] = f(x[i])`.
 fn map1(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Copy + Sync + Send) {
     debug_assert_eq!(x.len(), out.len());
-    for_each_chunk(out, ELEMENT_CHUNK, |i, chunk| map_slice(&x[i * ELEMENT_CHUNK..][..chunk.len()], chunk, f));
+    for_each_chunk(out, ELEMENT_CHUNK, |i, chunk| widest::run(Map1(&x[i * ELEMENT_CHUNK..][..chunk.len()], chunk, f)));
 }
 
 /// `out[i] = f(a[i], b[i])`.
@@ -22,9 +23,28 @@ fn map2(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Cop
     debug_assert!(a.len() == out.len() && b.len() == out.len());
     for_each_chunk(out, ELEMENT_CHUNK, |i, chunk| {
         let start = i * ELEMENT_CHUNK;
-        let (a, b) = (&a[start..][..chunk.len()], &b[start..][..chunk.len()]);
-        chunk.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b));
+        widest::run(Map2(&a[start..][..chunk.len()], &b[start..][..chunk.len()], chunk, f));
     });
+}
+
+/// [`map_slice`] as a [`VectorLoop`].
+struct Map1<'a, F>(&'a [f32], &'a mut [f32], F);
+
+impl<F: Fn(f32) -> f32 + Copy> VectorLoop for Map1<'_, F> {
+    #[inline(always)]
+    fn run(self) {
+        map_slice(self.0, self.1, self.2);
+    }
+}
+
+/// [`map2_slice`] as a [`VectorLoop`].
+struct Map2<'a, F>(&'a [f32], &'a [f32], &'a mut [f32], F);
+
+impl<F: Fn(f32, f32) -> f32 + Copy> VectorLoop for Map2<'_, F> {
+    #[inline(always)]
+    fn run(self) {
+        map2_slice(self.0, self.1, self.2, self.3);
+    }
 }
 
 /// `out[i] = f(x[i])` on one slice. `f` comes by value, so its captured constants (a slope, a
@@ -33,6 +53,12 @@ fn map2(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Cop
 #[inline(always)]
 pub(crate) fn map_slice(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Copy) {
     out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+}
+
+/// `out[i] = f(a[i], b[i])` on one slice, `f` by value as in [`map_slice`].
+#[inline(always)]
+pub(crate) fn map2_slice(a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Copy) {
+    out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b));
 }
 
 /// −1, 0 or 1 by the sign of `x` (NaN stays NaN).
@@ -150,18 +176,30 @@ pub fn bias_activation(out: &mut [f32], shape: &[usize], bias: &[f32], activatio
             let image = (bias.len() * inner).max(1);
             // Whole images per chunk, about ELEMENT_CHUNK elements of them.
             let chunk = image * (ELEMENT_CHUNK / image).max(1);
-            for_each_chunk(out, chunk, |_, images| {
-                if inner == 1 {
-                    // A matrix's rows: one bias per column, a vectorizable loop along the row.
-                    for row in images.chunks_mut(bias.len().max(1)) {
-                        add_bias_row(row, bias, f);
-                    }
-                    return;
+            for_each_chunk(out, chunk, |_, images| widest::run(BiasImages { images, bias, inner, f }));
+        }
+    }
+    /// Whole images of [`bias_activation`]'s output.
+    struct BiasImages<'a, F> {
+        images: &'a mut [f32],
+        bias: &'a [f32],
+        inner: usize,
+        f: F,
+    }
+    impl<F: Fn(f32) -> f32 + Copy> VectorLoop for BiasImages<'_, F> {
+        #[inline(always)]
+        fn run(self) {
+            let BiasImages { images, bias, inner, f } = self;
+            if inner == 1 {
+                // A matrix's rows: one bias per column, a vectorizable loop along the row.
+                for row in images.chunks_mut(bias.len().max(1)) {
+                    add_bias_row(row, bias, f);
                 }
-                for (plane, &b) in images.chunks_mut(inner.max(1)).zip(bias.iter().cycle()) {
-                    add_bias_plane(plane, b, f);
-                }
-            });
+                return;
+            }
+            for (plane, &b) in images.chunks_mut(inner.max(1)).zip(bias.iter().cycle()) {
+                add_bias_plane(plane, b, f);
+            }
         }
     }
     match activation {

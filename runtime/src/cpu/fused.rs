@@ -6,6 +6,7 @@
 
 use super::elementwise::{with_binary, with_unary, ApplyBinary, ApplyUnary};
 use super::par::{for_each_chunk, SharedOut, ELEMENT_CHUNK};
+use super::widest::{self, VectorLoop};
 use super::View;
 use crate::fused::{FusedExpr, ScalarInstr};
 
@@ -117,36 +118,17 @@ pub fn fused_group(members: &[(&FusedExpr, &[GroupInput])], outs: &mut [GroupOut
 }
 
 /// Evaluates `expr` for the elements `start..start + out.len()` on the calling thread, block by
-/// block, with the widest vector instructions the CPU has (chosen at run time: the build itself
-/// targets baseline x86-64). Every path computes the same bits: no path contracts a multiply and
-/// an add into an FMA, since Rust never does so implicitly.
+/// block, with the widest vector instructions the CPU has ([`widest`]).
 pub(super) fn eval_range(expr: &FusedExpr, inputs: &[View], start: usize, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { eval_range_avx512(expr, inputs, start, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { eval_range_avx2(expr, inputs, start, out) };
-        }
-    }
-    eval_range_portable(expr, inputs, start, out)
+    widest::run(EvalRange { expr, inputs, start, out });
 }
 
-/// [`eval_range_portable`] compiled for AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2")]
-unsafe fn eval_range_avx512(expr: &FusedExpr, inputs: &[View], start: usize, out: &mut [f32]) {
-    eval_range_portable(expr, inputs, start, out)
-}
-
-/// [`eval_range_portable`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn eval_range_avx2(expr: &FusedExpr, inputs: &[View], start: usize, out: &mut [f32]) {
-    eval_range_portable(expr, inputs, start, out)
+/// The arguments of [`eval_range`], whose loop [`widest::run`] compiles per instruction set.
+struct EvalRange<'a> {
+    expr: &'a FusedExpr,
+    inputs: &'a [View<'a>],
+    start: usize,
+    out: &'a mut [f32],
 }
 
 thread_local! {
@@ -155,22 +137,25 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The evaluation loop, inlined into each instruction-set variant.
-#[inline(always)]
-fn eval_range_portable(expr: &FusedExpr, inputs: &[View], start: usize, out: &mut [f32]) {
-    // Taken out of the thread-local for the loop (and put back after), so that the loop is
-    // compiled in this function, with its instruction set, not in a closure.
-    let mut scratch = SCRATCH.take();
-    // Every instruction but the last (which writes to the output) has a scratch row. Rows are
-    // written before they are read, so leftovers of earlier expressions do no harm.
-    let rows = (expr.instrs.len() - 1) * BLOCK;
-    if scratch.len() < rows {
-        scratch.resize(rows, 0.0);
+impl VectorLoop for EvalRange<'_> {
+    /// The evaluation loop, inlined into each instruction-set variant.
+    #[inline(always)]
+    fn run(self) {
+        let EvalRange { expr, inputs, start, out } = self;
+        // Taken out of the thread-local for the loop (and put back after), so that the loop is
+        // compiled in this function, with its instruction set, not in a closure.
+        let mut scratch = SCRATCH.take();
+        // Every instruction but the last (which writes to the output) has a scratch row. Rows are
+        // written before they are read, so leftovers of earlier expressions do no harm.
+        let rows = (expr.instrs.len() - 1) * BLOCK;
+        if scratch.len() < rows {
+            scratch.resize(rows, 0.0);
+        }
+        for (b, block) in out.chunks_mut(BLOCK).enumerate() {
+            eval_block(expr, inputs, start + b * BLOCK, &mut scratch[..rows], block);
+        }
+        SCRATCH.set(scratch);
     }
-    for (b, block) in out.chunks_mut(BLOCK).enumerate() {
-        eval_block(expr, inputs, start + b * BLOCK, &mut scratch[..rows], block);
-    }
-    SCRATCH.set(scratch);
 }
 
 /// Evaluates `expr` for the elements `start..start + out.len()`.
@@ -215,7 +200,7 @@ struct Block2<'a>(&'a [f32], &'a [f32], &'a mut [f32]);
 impl ApplyBinary for Block2<'_> {
     #[inline(always)]
     fn apply<F: Fn(f32, f32) -> f32 + Copy + Sync + Send>(self, f: F) {
-        self.2.iter_mut().zip(self.0.iter().zip(self.1)).for_each(|(o, (&a, &b))| *o = f(a, b));
+        super::elementwise::map2_slice(self.0, self.1, self.2, f);
     }
 }
 

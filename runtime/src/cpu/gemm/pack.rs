@@ -68,61 +68,72 @@ pub(super) fn pack(x: Mat, ks: Range<usize>, cols: Range<usize>, width: usize, d
 fn transpose_columns(x: Mat, ks: Range<usize>, first: usize, live: usize, width: usize, panel: &mut [f32]) -> usize {
     #[cfg(target_arch = "x86_64")]
     if x.row_stride == 1 && std::arch::is_x86_feature_detected!("avx") {
-        let depth = ks.len();
-        let source = |w: usize| &x.data[(first + w) * x.col_stride + ks.start..][..depth];
-        let mut w0 = 0;
-        while w0 + 4 <= live {
-            let group = if w0 + 8 <= live { 8 } else { 4 };
-            let blocks = depth / group * group;
-            for p0 in (0..blocks).step_by(group) {
-                let out = &mut panel[p0 * width + w0..];
-                // SAFETY: the CPU has AVX (checked above); each source holds `depth` ≥ p0 + group
-                // values, and the panel rows p0..p0+group hold `width` ≥ w0 + group values each.
-                unsafe {
-                    if group == 8 {
-                        transpose8x8(&std::array::from_fn(|r| source(w0 + r)), p0, out, width)
-                    } else {
-                        transpose4x4(&std::array::from_fn(|r| source(w0 + r)), p0, out, width)
-                    }
-                }
-            }
-            for p in blocks..depth {
-                for r in 0..group {
-                    panel[p * width + w0 + r] = source(w0 + r)[p];
-                }
-            }
-            w0 += group;
-        }
-        return w0;
+        // SAFETY: the CPU has AVX, checked just above.
+        return unsafe { transpose_columns_avx(x, ks, first, live, width, panel) };
     }
     let _ = (x, ks, first, live, width, panel);
     0
+}
+
+/// [`transpose_columns`] on a CPU with AVX, for X with row stride 1. Compiled with AVX enabled,
+/// so that the transposes are inlined into its loops: called one 8×8 block at a time, their
+/// calls and bounds checks had cost more than the shuffles.
+///
+/// # Safety
+/// The CPU has AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_columns_avx(
+    x: Mat,
+    ks: Range<usize>,
+    first: usize,
+    live: usize,
+    width: usize,
+    panel: &mut [f32],
+) -> usize {
+    let depth = ks.len();
+    let source = |w: usize| &x.data[(first + w) * x.col_stride + ks.start..][..depth];
+    let mut w0 = 0;
+    while w0 + 4 <= live {
+        let group = if w0 + 8 <= live { 8 } else { 4 };
+        let blocks = depth / group * group;
+        if group == 8 {
+            let sources: [&[f32]; 8] = std::array::from_fn(|r| source(w0 + r));
+            for p0 in (0..blocks).step_by(8) {
+                // SAFETY: the CPU has AVX (this function's contract); each source holds `depth`
+                // ≥ p0 + 8 values, and the panel rows p0..p0+8 hold `width` ≥ w0 + 8 values each.
+                unsafe { transpose8x8(&sources, p0, &mut panel[p0 * width + w0..], width) }
+            }
+        } else {
+            let sources: [&[f32]; 4] = std::array::from_fn(|r| source(w0 + r));
+            for p0 in (0..blocks).step_by(4) {
+                // SAFETY: as for the 8×8 blocks, with 4.
+                unsafe { transpose4x4(&sources, p0, &mut panel[p0 * width + w0..], width) }
+            }
+        }
+        for p in blocks..depth {
+            for r in 0..group {
+                panel[p * width + w0 + r] = source(w0 + r)[p];
+            }
+        }
+        w0 += group;
+    }
+    w0
 }
 
 /// `dst` (cols×rows, row-major) = the transpose of `src` (rows×cols, row-major), by 8×8 blocks
 /// where the CPU has AVX.
 pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose needs {rows}×{cols} values");
-    let mut r0 = 0;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        while r0 + 8 <= rows {
-            let sources: [&[f32]; 8] = std::array::from_fn(|r| &src[(r0 + r) * cols..][..cols]);
-            let mut c0 = 0;
-            while c0 + 8 <= cols {
-                // SAFETY: the CPU has AVX (checked above); each source row holds `cols` ≥ c0 + 8
-                // values, and dst rows c0..c0+8 hold `rows` ≥ r0 + 8 values from column r0.
-                unsafe { transpose8x8(&sources, c0, &mut dst[c0 * rows + r0..], rows) };
-                c0 += 8;
-            }
-            for c in c0..cols {
-                for (r, source) in sources.iter().enumerate() {
-                    dst[c * rows + r0 + r] = source[c];
-                }
-            }
-            r0 += 8;
-        }
-    }
+    let r0 = if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX, checked just above.
+        unsafe { transpose_rows_avx(src, rows, cols, dst) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let r0 = 0;
     for r in r0..rows {
         for c in 0..cols {
             dst[c * rows + r] = src[r * cols + c];
@@ -130,11 +141,40 @@ pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) 
     }
 }
 
+/// The first rows of [`transpose`] (a multiple of 8) by 8×8 blocks, compiled with AVX enabled as
+/// [`transpose_columns_avx`] is; returns how many rows it transposed.
+///
+/// # Safety
+/// The CPU has AVX; `src` and `dst` hold at least `rows · cols` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_rows_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) -> usize {
+    let mut r0 = 0;
+    while r0 + 8 <= rows {
+        let sources: [&[f32]; 8] = std::array::from_fn(|r| &src[(r0 + r) * cols..][..cols]);
+        let mut c0 = 0;
+        while c0 + 8 <= cols {
+            // SAFETY: the CPU has AVX (this function's contract); each source row holds `cols`
+            // ≥ c0 + 8 values, and dst rows c0..c0+8 hold `rows` ≥ r0 + 8 values from column r0.
+            unsafe { transpose8x8(&sources, c0, &mut dst[c0 * rows + r0..], rows) };
+            c0 += 8;
+        }
+        for c in c0..cols {
+            for (r, source) in sources.iter().enumerate() {
+                dst[c * rows + r0 + r] = source[c];
+            }
+        }
+        r0 += 8;
+    }
+    r0
+}
+
 /// Writes `sources[r][p0 + t]` to `out[t·stride + r]` for r, t < 4.
 ///
 /// # Safety
 /// Every source holds at least p0 + 4 values; `out` holds at least 3·stride + 4 values.
 #[cfg(target_arch = "x86_64")]
+#[inline]
 unsafe fn transpose4x4(sources: &[&[f32]; 4], p0: usize, out: &mut [f32], stride: usize) {
     use std::arch::x86_64::*;
     assert!(sources.iter().all(|s| s.len() >= p0 + 4) && out.len() >= 3 * stride + 4);
@@ -157,6 +197,7 @@ unsafe fn transpose4x4(sources: &[&[f32]; 4], p0: usize, out: &mut [f32], stride
 /// 7·stride + 8 values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
+#[inline]
 unsafe fn transpose8x8(sources: &[&[f32]; 8], p0: usize, out: &mut [f32], stride: usize) {
     use std::arch::x86_64::*;
     assert!(sources.iter().all(|s| s.len() >= p0 + 8) && out.len() >= 7 * stride + 8);
