@@ -86,14 +86,18 @@ pub(crate) trait ApplyBinary {
     fn apply<F: Fn(f32, f32) -> f32 + Copy + Sync + Send>(self, f: F);
 }
 
+/// `scale·v + shift`: the affine op's function, also computed inside other ops' loops by the
+/// fused kernel (the same bits either way).
+#[inline(always)]
+pub(crate) fn affine(scale: f32, shift: f32) -> impl Fn(f32) -> f32 + Copy + Sync + Send {
+    move |v| scale * v + shift
+}
+
 /// Calls `k.apply` with the scalar function of `op`.
 #[inline(always)]
 pub(crate) fn with_unary(op: UnaryOp, k: impl ApplyUnary) {
     match op {
-        UnaryOp::Affine { scale, shift } => {
-            let (scale, shift) = (scale.get(), shift.get());
-            k.apply(move |v| scale * v + shift)
-        }
+        UnaryOp::Affine { scale, shift } => k.apply(affine(scale.get(), shift.get())),
         // Identities, squares and square roots (Adam's denominator, BatchNorm's std) skip the
         // scalar libm call, so their loops vectorize; every other exponent uses powf. The square
         // root is PyTorch's rule for pow(x, 0.5) too.
@@ -132,7 +136,8 @@ pub(crate) fn with_binary(op: BinaryOp, k: impl ApplyBinary) {
         // The same comparison as GreaterEqual, so that max and its derivative agree on ties.
         BinaryOp::Max => k.apply(|a, b| if a >= b { a } else { b }),
         BinaryOp::GreaterEqual => k.apply(|a, b| if a >= b { 1.0 } else { 0.0 }),
-        BinaryOp::SigmoidCrossEntropy => k.apply(|a, b| a.max(0.0) - a * b + (-a.abs()).exp().ln_1p()),
+        // max(a, 0) − a·b + ln(1 + e^{−|a|}): stable for either sign of the logit a.
+        BinaryOp::SigmoidCrossEntropy => k.apply(|a, b| a.max(0.0) - a * b + vmath::ln_1p(vmath::exp(-a.abs()))),
     }
 }
 
