@@ -8,7 +8,7 @@
 //! contiguous, strided convolutions included.
 
 use super::gemm::PackB;
-use super::par::copy_short;
+use super::par::{add_short, copy_short};
 use std::ops::Range;
 
 /// The geometry of one convolution, from its input's point of view.
@@ -175,7 +175,7 @@ impl ConvGeom {
             let Some(img) = source else { return };
             let src = &cols[col..col + len];
             if sw == 1 {
-                image[img..img + len].iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                add_short(&mut image[img..img + len], src);
             } else {
                 src.iter().enumerate().for_each(|(t, s)| image[img + t * sw] += s);
             }

@@ -69,8 +69,43 @@ pub fn copy_short(dst: &mut [f32], src: &[f32]) {
     }
 }
 
+/// Adds `src` into `dst` (of the same length), eight and then four values at a time as
+/// fixed-size blocks, which compile to vector adds, and the last at most three one by one. Each
+/// element gets the same single addition a plain loop gives it. The runs col2im adds are an output
+/// row long (14 or 28 values in the models): left to the compiler, the 8-value vector loop it made
+/// of them finished each run with up to 7 scalar additions, about half of every 14-value run.
+#[inline]
+pub fn add_short(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "add_short needs equal lengths");
+    fn add<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        let (d, s): (&mut [f32; N], &[f32; N]) = (dst.try_into().expect("N values"), src.try_into().expect("N values"));
+        d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+    }
+    let eights = dst.len() / 8 * 8;
+    for (d, s) in dst[..eights].chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+        add::<8>(d, s);
+    }
+    let (mut dst, mut src) = (&mut dst[eights..], &src[eights..]);
+    if dst.len() >= 4 {
+        add::<4>(&mut dst[..4], &src[..4]);
+        (dst, src) = (&mut dst[4..], &src[4..]);
+    }
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn add_short_adds_every_length_once() {
+        for n in 0..40 {
+            let src: Vec<f32> = (0..n).map(|i| i as f32 + 0.5).collect();
+            let mut dst: Vec<f32> = (0..n).map(|i| 100.0 * i as f32).collect();
+            super::add_short(&mut dst, &src);
+            let expected: Vec<f32> = (0..n).map(|i| 100.0 * i as f32 + (i as f32 + 0.5)).collect();
+            assert_eq!(dst, expected, "length {n}");
+        }
+    }
+
     #[test]
     fn copy_short_copies_every_length() {
         for n in 0..70 {
