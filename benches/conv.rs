@@ -5,8 +5,10 @@
 //! milliseconds per batch and GFLOP/s (2 multiply-add operands per tap), the best of several
 //! timed repetitions.
 //!
-//! `RAYON_NUM_THREADS=2 cargo bench --bench conv [-- NAME...]` (NAME keeps the layers whose
-//! names start with it)
+//! `RAYON_NUM_THREADS=2 cargo bench --bench conv [-- [--json] NAME...]` (NAME keeps the layers
+//! whose names start with it). With `--json`, one JSON object per layer and pass instead of the
+//! table, with the layer's geometry, which `benches/peers/conv.py` reads to time PyTorch on the
+//! same passes (`scripts/compare_pytorch.sh`'s conv table).
 
 use graphc_runtime::cpu::gemm::Isa;
 use graphc_runtime::cpu::{execute, NoiseKey, View};
@@ -65,9 +67,13 @@ fn time(kernel: &Kernel, a: &[usize], b: &[usize], out: &[usize]) -> f64 {
 }
 
 fn main() {
-    let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
-    println!("CPU: {} GEMM kernels, {} threads; batch {BATCH}", Isa::best().name(), rayon::current_num_threads());
-    println!("{:<20} {:<16} {:>9} {:>9}", "layer", "pass", "ms", "GFLOP/s");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    let names: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if !json {
+        println!("CPU: {} GEMM kernels, {} threads; batch {BATCH}", Isa::best().name(), rayon::current_num_threads());
+        println!("{:<20} {:<16} {:>9} {:>9}", "layer", "pass", "ms", "GFLOP/s");
+    }
     for layer in LAYERS.iter().filter(|l| names.is_empty() || names.iter().any(|n| l.name.starts_with(n.as_str()))) {
         let [n, c, h, w] = layer.input;
         let (k, s, p) = (layer.kernel, layer.stride, layer.pad);
@@ -85,7 +91,15 @@ fn main() {
             [("forward", conv()), ("backward-data", transpose()), ("backward-filter", grad_weight())]
         };
         for (pass, ms) in passes {
-            println!("{:<20} {pass:<16} {ms:>9.2} {:>9.1}", layer.name, flops / ms / 1e6);
+            if json {
+                let geometry = format!(
+                    r#""input": {:?}, "outputs": {}, "kernel": {k}, "stride": {s}, "pad": {p}, "transposed": {}"#,
+                    layer.input, layer.outputs, layer.transposed
+                );
+                println!(r#"{{"layer": "{}", "pass": "{pass}", "ms": {ms:.3}, {geometry}}}"#, layer.name);
+            } else {
+                println!("{:<20} {pass:<16} {ms:>9.2} {:>9.1}", layer.name, flops / ms / 1e6);
+            }
         }
     }
 }

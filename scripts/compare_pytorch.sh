@@ -5,11 +5,13 @@
 #             process's peak memory (maximum resident set size);
 #   generation  the same models' generators alone (no gradients), images/s and the ratio;
 #   gemm      the runtime's GEMM (benches/gemm.rs) against numpy's OpenBLAS
-#             (benches/peers/gemm.py) at the models' shapes, GFLOP/s and the ratio.
+#             (benches/peers/gemm.py) at the models' shapes, GFLOP/s and the ratio;
+#   conv      every model convolution's three passes (benches/conv.rs) against PyTorch's
+#             (benches/peers/conv.py) at batch 64, milliseconds and the speed ratio.
 # graphc and its peer run alternately (graphc, peer, graphc, peer) so both see the same machine.
 #
 #   scripts/compare_pytorch.sh [THREADS] [BATCH] [MODELS...]     (default: 2 64 vae dcgan infogan)
-#   TABLES="training generation gemm" (the default) selects tables.
+#   TABLES="training generation gemm conv" (the default) selects tables.
 #
 # PyTorch and numpy come from $TORCH_PYTHON, else .venv-peers/ (created with `pip install torch
 # numpy threadpoolctl` when missing: the PyPI wheels, which run on the CPU).
@@ -20,7 +22,7 @@ batch=${2:-64}
 shift $(( $# > 2 ? 2 : $# ))
 models=("$@")
 [[ ${#models[@]} -eq 0 ]] && models=(vae dcgan infogan)
-tables=${TABLES:-training generation gemm}
+tables=${TABLES:-training generation gemm conv}
 
 py=${TORCH_PYTHON:-.venv-peers/bin/python}
 if ! "$py" -c "import torch, numpy" 2>/dev/null; then
@@ -28,7 +30,7 @@ if ! "$py" -c "import torch, numpy" 2>/dev/null; then
     .venv-peers/bin/pip install -q torch numpy threadpoolctl
     py=.venv-peers/bin/python
 fi
-cargo bench --bench peer_step --bench gemm --no-run --quiet 2>/dev/null
+cargo bench --bench peer_step --bench gemm --bench conv --no-run --quiet 2>/dev/null
 
 # Iterations per timed run, so that each takes a few seconds.
 iterations() {
@@ -112,6 +114,31 @@ for shape, numpy in theirs.items():
     print(f"| {shape[0]}×{shape[1]}×{shape[2]} | {cells} | {numpy:.0f} | ×{max(mine) / numpy:.2f} |")
 EOF
         rm -f "$ours" "$theirs" "$theirs.info"
+        ;;
+    conv)
+        ours=$(mktemp) theirs=$(mktemp)
+        for round in 1 2; do
+            RAYON_NUM_THREADS=$threads cargo bench --quiet --bench conv -- --json >> "$ours"
+            "$py" benches/peers/conv.py "$threads" "$ours" >> "$theirs"
+        done
+        echo "Convolutions at batch 64, milliseconds (the better of two runs):"
+        echo
+        "$py" - "$ours" "$theirs" <<'EOF'
+import json, sys
+def best(path):
+    rows = {}
+    for r in map(json.loads, open(path)):
+        key = (r["layer"], r["pass"])
+        rows[key] = min(rows.get(key, float("inf")), r["ms"])
+    return rows
+ours, theirs = best(sys.argv[1]), best(sys.argv[2])
+print("| layer | pass | graphc ms | PyTorch ms | graphc speed / PyTorch |")
+print("|---|---|---:|---:|---:|")
+for (layer, pass_name), mine in ours.items():
+    peer = theirs[(layer, pass_name)]
+    print(f"| {layer} | {pass_name} | {mine:.2f} | {peer:.2f} | ×{peer / mine:.2f} |")
+EOF
+        rm -f "$ours" "$theirs"
         ;;
     esac
 done
