@@ -155,6 +155,9 @@ fn conv_gradients_are_adjoints() {
         (10, 1, 2, 16, 16, 3, 1, 1),
         (12, 5, 16, 9, 9, 3, 1, 1),
         (4, 6, 20, 10, 10, 4, 2, 1),
+        // Wide channels both ways: the forward pass and the input gradient take the
+        // channel-vector kernel on a CPU with AVX-512 (the products elsewhere).
+        (2, 32, 32, 9, 9, 5, 1, 2),
     ];
     for (seed, (n, c, o, h, w, k, s, p)) in cases.into_iter().enumerate() {
         let (xs, ws) = ([n, c, h, w], [o, c, k, k]);
@@ -172,6 +175,67 @@ fn conv_gradients_are_adjoints() {
         assert!((yg - xdx).abs() < 1e-4 * (1.0 + yg.abs()), "case {seed}: ⟨y,g⟩ {yg} vs ⟨x,dx⟩ {xdx}");
         assert!((yg - wdw).abs() < 1e-4 * (1.0 + yg.abs()), "case {seed}: ⟨y,g⟩ {yg} vs ⟨w,dw⟩ {wdw}");
     }
+}
+
+/// Naive input gradient of a stride-1 convolution by w (O×C×kh×kw): g (N×O×Ho×Wo) back to
+/// N×C×H×W, dx[b, c, y, x] = Σ_o Σ_i Σ_j g[b, o, y + p − i, x + p − j]·w[o, c, i, j].
+fn conv_input_grad_reference(g: &[f32], gs: [usize; 4], w: &[f32], ws: [usize; 4], p: usize) -> (Vec<f32>, [usize; 4]) {
+    let ([n, o, ho, wo], [_, c, kh, kw]) = (gs, ws);
+    let (h, wd) = (ho + kh - 1 - 2 * p, wo + kw - 1 - 2 * p);
+    let mut dx = vec![0.0; n * c * h * wd];
+    for (b, ic, y, xx) in itertools(n, c, h, wd) {
+        let mut acc = 0.0f64;
+        for oc in 0..o {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let (gy, gx) = ((y + p) as isize - i as isize, (xx + p) as isize - j as isize);
+                    if gy >= 0 && gx >= 0 && (gy as usize) < ho && (gx as usize) < wo {
+                        let gv = g[((b * o + oc) * ho + gy as usize) * wo + gx as usize];
+                        acc += gv as f64 * w[((oc * c + ic) * kh + i) * kw + j] as f64;
+                    }
+                }
+            }
+        }
+        dx[((b * c + ic) * h + y) * wd + xx] = acc as f32;
+    }
+    (dx, [n, c, h, wd])
+}
+
+/// Checks a convolution of random N×C×H×W images by random O×C×k×k weights at stride `s` and
+/// padding `p` against [`conv_reference`]; returns the weights and the output shape.
+fn check_conv_forward([n, c, o, h, w, k]: [usize; 6], s: usize, p: usize, seed: u64) -> (Vec<f32>, [usize; 4]) {
+    let (xs, ws) = ([n, c, h, w], [o, c, k, k]);
+    let (x, wt) = (random(xs.iter().product(), seed), random(ws.iter().product(), seed + 1));
+    let (want, ys) = conv_reference(&x, xs, &wt, ws, s, p);
+    let got = run(&Kernel::Conv2d(conv_attrs(s, p, 0)), &[(&x, &xs), (&wt, &ws)], &ys);
+    assert_close(&got, &want, 2e-5);
+    (wt, ys)
+}
+
+#[test]
+fn wide_convolutions_match_naive_loops() {
+    // (N, C, O, H, W, k) and pad at stride 1 with 32 or 64 channels on the side the vectors run
+    // over: output rows of 9 (one partial register block), 31 (two whole blocks of 14 and a
+    // 3-wide one) and 6 (no padding, as DC-GAN's d_conv2: its input gradient, which would pad
+    // by 4, stays with the unfolded product).
+    for (seed, ([n, c, o, h, w, k], p)) in
+        [([2, 16, 32, 7, 9, 3], 1), ([1, 17, 64, 6, 31, 5], 2), ([2, 24, 32, 10, 10, 5], 0)].into_iter().enumerate()
+    {
+        let seed = 70 + 10 * seed as u64;
+        let (wt, ys) = check_conv_forward([n, c, o, h, w, k], 1, p, seed);
+        // The input gradient of the convolution with the roles swapped: O's side narrow, C's
+        // wide.
+        let (ws_t, gs) = ([c, o, k, k], [n, c, ys[2], ys[3]]);
+        let g = random(gs.iter().product(), seed + 2);
+        let w_t = &wt[..ws_t.iter().product()];
+        let (want, dxs) = conv_input_grad_reference(&g, gs, w_t, ws_t, p);
+        let got = run(&Kernel::ConvTranspose2d(conv_attrs(1, p, 0)), &[(&g, &gs), (w_t, &ws_t)], &dxs);
+        assert_close(&got, &want, 2e-5);
+    }
+    // Stride 2 (InfoGAN's d_conv2, 64 → 128 at 4×4, and the input gradient of its g_deconv3):
+    // output rows of 7 (two-row register blocks) and 16 (a whole block of 14 and a 2-wide one).
+    check_conv_forward([2, 16, 32, 14, 14, 4], 2, 1, 100);
+    check_conv_forward([1, 16, 64, 9, 31, 3], 2, 1, 110);
 }
 
 #[test]

@@ -6,11 +6,17 @@
 //! group's unfolded matrix stays in cache, while unfolding the whole batch into one large
 //! product ran at about half the speed. Group sizes depend only on the shapes, so results are
 //! bit-identical for any thread count.
+//!
+//! Two kinds of stride-1 layer skip the products: those with at most [`MAX_NARROW`] output
+//! channels ([`direct_conv`]), and, on a CPU with AVX-512, those with many channels on both sides
+//! ([`wide_conv`]: a multiple of 32 output channels and at least 16 input channels), forward and
+//! input gradient.
 
 use super::direct_conv::{self, MAX_NARROW};
 use super::gemm::{sgemm, sgemm_packing, transpose, Mat};
 use super::im2col::{ConvGeom, Unfolded};
 use super::par::copy_short;
+use super::wide_conv;
 use super::View;
 use crate::ops::ConvAttrs;
 use rayon::prelude::*;
@@ -118,6 +124,11 @@ pub fn conv2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], out_shape: &
     if is_narrow(attrs, &geom, o) {
         return direct_conv::correlate(&geom, x.data, w.data, out);
     }
+    if wide_conv::applies(&geom, o) {
+        let c = geom.channels;
+        let weight = |o: usize, ci: usize, i: usize, j: usize| w.data[((o * c + ci) * kh + i) * kw + j];
+        return wide_conv::correlate(&geom, o, weight, x.data, out);
+    }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());
     if out.is_empty() {
         return;
@@ -161,6 +172,29 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
     if is_narrow(attrs, &geom, c) && attrs.output_pad == [0, 0] {
         let transposed = ConvGeom { channels: c, input: [h, wd], output: geom.input, ..geom };
         return direct_conv::transpose(&transposed, x.data, w.data, out);
+    }
+    let [hout, wout] = geom.input;
+    let same_size = hout * wout <= h * wd;
+    if same_size && attrs.output_pad == [0, 0] && attrs.stride == [1, 1] && (0..2).all(|a| geom.pad[a] < geom.kernel[a])
+    {
+        // At stride 1 a transposed convolution is the correlation of its input, padded by
+        // k − 1 − pad, with the kernel flipped and its channel axes swapped. Where that padding
+        // enlarges the image (the input gradient of a convolution without padding) the
+        // correlation multiplies the padding's zeros too: twice the product's work for DC-GAN's
+        // d_conv2 (10×10 → 14×14), so those stay with the product.
+        let flipped = ConvGeom {
+            channels: c,
+            input: [h, wd],
+            output: geom.input,
+            pad: [kh - 1 - geom.pad[0], kw - 1 - geom.pad[1]],
+            ..geom
+        };
+        let o = geom.channels;
+        if wide_conv::applies(&flipped, o) {
+            let weight =
+                |oo: usize, ci: usize, i: usize, j: usize| w.data[((ci * o + oo) * kh + kh - 1 - i) * kw + kw - 1 - j];
+            return wide_conv::correlate(&flipped, o, weight, x.data, out);
+        }
     }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());
     if out.is_empty() || c * spatial == 0 {

@@ -20,6 +20,7 @@ mod shape_ops;
 mod softmax;
 mod vmath;
 mod warp;
+mod wide_conv;
 mod widest;
 
 use crate::plan::Kernel;

@@ -1,0 +1,231 @@
+//! Direct convolutions (stride 1 or 2) for the wide case, on AVX-512: both sides have many channels
+//! (DC-GAN's 128 → 64 and 64 → 128 layers, and their input gradients), output channels a multiple
+//! of [`OC_BLOCK`]. As an unfolded product such a layer runs at about half the FMA peak of an Intel
+//! core with two 512-bit FMA units (the unfolded operand is packed per image, and 64 channels
+//! split badly into the GEMM's 12-row panels), where oneDNN's direct convolution runs near it.
+//!
+//! Here the vectors run over output channels instead: a register block holds [`OC_BLOCK`] output
+//! channels (two zmm vectors) of up to [`MAX_PIXELS`] consecutive outputs of one row, and each
+//! step, one (input channel, kernel row, kernel column) tap, loads the tap's weights for those
+//! channels once (two vectors, from weights rearranged once per call) and multiplies them by
+//! each pixel's input value, broadcast from a zero-padded copy of the image: 28 multiply-adds for
+//! 16 loads, no unfolding and no packing. Every output is one multiply-add chain over (channel,
+//! kernel row, kernel column) in increasing order, whatever the thread count.
+
+use super::conv::leading;
+use super::im2col::ConvGeom;
+use rayon::prelude::*;
+
+/// Output channels per register block: two 16-lane vectors.
+pub const OC_BLOCK: usize = 32;
+/// The most outputs of a row one register block holds: 2·14 accumulators, two weight vectors and
+/// a broadcast fill the 32 zmm registers.
+const MAX_PIXELS: usize = 14;
+/// The fewest input channels for which the wide kernel beats the unfolded product: measured at
+/// 64 and 128 (DC-GAN); a single-channel input (the discriminator's first layer) stays with the
+/// product, which packs its 25-row unfolded operand cheaply.
+const MIN_CHANNELS: usize = 16;
+
+thread_local! {
+    /// Each thread's padded image, reused so that a step allocates nothing once run.
+    static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The calling thread's weights in block order ([`arrange_weights`]).
+    static WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether this CPU and the correlation `geom` producing `outputs` channels suit the wide kernel.
+pub fn applies(geom: &ConvGeom, outputs: usize) -> bool {
+    (geom.stride == [1, 1] || geom.stride == [2, 2])
+        && outputs.is_multiple_of(OC_BLOCK)
+        && geom.channels >= MIN_CHANNELS
+        && (0..2).all(|a| geom.pad[a] < geom.kernel[a])
+        && has_avx512()
+}
+
+/// Whether the CPU runs the kernel's instructions.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Writes the weights, `weight(o, c, i, j)` for output channel o, input channel c and kernel tap
+/// (i, j), into `dst` in block order: for each block of [`OC_BLOCK`] output channels, for each
+/// (c, i, j), the block's values.
+fn arrange_weights(geom: &ConvGeom, weight: impl Fn(usize, usize, usize, usize) -> f32, dst: &mut [f32]) {
+    let [kh, kw] = geom.kernel;
+    let taps = geom.channels * kh * kw;
+    for (block, values) in dst.chunks_exact_mut(taps * OC_BLOCK).enumerate() {
+        for (tap, lanes) in values.chunks_exact_mut(OC_BLOCK).enumerate() {
+            let (c, i, j) = (tap / (kh * kw), tap / kw % kh, tap % kw);
+            for (lane, value) in lanes.iter_mut().enumerate() {
+                *value = weight(block * OC_BLOCK + lane, c, i, j);
+            }
+        }
+    }
+}
+
+/// out (N×O×Ho×Wo) = the correlation of x (N×C×H×W) with the weights `weight(o, c, i, j)`, zero
+/// padded by `geom.pad`, at stride s (1 or 2): Σ_c Σ_i Σ_j w(o, c, i, j)·x[c, s·y − pad + i,
+/// s·x − pad + j].
+///
+/// # Panics
+/// If [`applies`] does not hold, or the operands do not have the geometry's sizes.
+pub fn correlate(
+    geom: &ConvGeom,
+    outputs: usize,
+    weight: impl Fn(usize, usize, usize, usize) -> f32,
+    x: &[f32],
+    out: &mut [f32],
+) {
+    assert!(applies(geom, outputs), "the wide convolution kernel does not take this convolution");
+    let [ho, wo] = geom.output;
+    let (image_len, out_len) = (geom.image_len(), outputs * ho * wo);
+    assert!(
+        x.len().is_multiple_of(image_len) && out.len() == x.len() / image_len * out_len,
+        "convolution operand sizes"
+    );
+    let [kh, kw] = geom.kernel;
+    let mut arranged = WEIGHTS.take();
+    let weights = leading(&mut arranged, outputs * geom.channels * kh * kw);
+    arrange_weights(geom, weight, weights);
+    let weights = &*weights;
+    out.par_chunks_mut(out_len).zip(x.par_chunks(image_len)).for_each(|(out, image)| {
+        let mut padded = PADDED.take();
+        let (rows, row_len) = (geom.input[0] + 2 * geom.pad[0], geom.input[1] + 2 * geom.pad[1]);
+        let padded_image = leading(&mut padded, geom.channels * rows * row_len);
+        geom.pad_into(image, padded_image, row_len);
+        correlate_image(geom, outputs, padded_image, weights, out);
+        PADDED.set(padded);
+    });
+    WEIGHTS.set(arranged);
+}
+
+/// One image of [`correlate`], from its padded copy (C planes of H + 2·pad rows of W + 2·pad).
+/// Output rows of at most half a block (InfoGAN's 7-wide ones) are taken two at a time, so that
+/// each weight load still meets 14 outputs.
+fn correlate_image(geom: &ConvGeom, outputs: usize, padded: &[f32], weights: &[f32], out: &mut [f32]) {
+    let ([ho, wo], [kh, kw], stride) = (geom.output, geom.kernel, geom.stride[0]);
+    let row_len = geom.input[1] + 2 * geom.pad[1];
+    let plane = (geom.input[0] + 2 * geom.pad[0]) * row_len;
+    let taps = geom.channels * kh * kw;
+    let row_pairs = 2 * wo <= MAX_PIXELS;
+    let mut block = [[0.0f32; OC_BLOCK]; MAX_PIXELS];
+    for (b, block_weights) in weights.chunks_exact(taps * OC_BLOCK).take(outputs / OC_BLOCK).enumerate() {
+        let mut y = 0;
+        while y < ho {
+            let rows = if row_pairs { 2.min(ho - y) } else { 1 };
+            for x0 in (0..wo).step_by(MAX_PIXELS) {
+                let pixels = MAX_PIXELS.min(wo - x0);
+                let origin = (y * row_len + x0) * stride;
+                let step = Step { image: &padded[origin..], plane, row_len, geom, weights: block_weights };
+                step.run(pixels, rows, &mut block);
+                for (lane, o) in (b * OC_BLOCK..(b + 1) * OC_BLOCK).enumerate() {
+                    for r in 0..rows {
+                        let row = &mut out[(o * ho + y + r) * wo + x0..][..pixels];
+                        for (value, sums) in row.iter_mut().zip(&block[r * pixels..]) {
+                            *value = sums[lane];
+                        }
+                    }
+                }
+            }
+            y += rows;
+        }
+    }
+}
+
+/// One register block's work: its first output's window in the padded image and one block of
+/// output channels' arranged weights.
+struct Step<'a> {
+    /// The padded image from the block's first output's window (row s·y, column s·x0 of channel
+    /// 0).
+    image: &'a [f32],
+    /// Values between channel planes of the padded image.
+    plane: usize,
+    /// Values between rows of the padded image.
+    row_len: usize,
+    geom: &'a ConvGeom,
+    /// The block's weights: for each (c, i, j), [`OC_BLOCK`] values.
+    weights: &'a [f32],
+}
+
+impl Step<'_> {
+    /// Writes the sums of `rows` (1 or 2) output rows of `pixels` outputs each (at most
+    /// [`MAX_PIXELS`] in all) into the first rows of `block`, row by row.
+    fn run(&self, pixels: usize, rows: usize, block: &mut [[f32; OC_BLOCK]; MAX_PIXELS]) {
+        let [kh, kw] = self.geom.kernel;
+        let stride = self.geom.stride[1];
+        let last_row = (rows - 1) * stride * self.row_len;
+        let last =
+            (self.geom.channels - 1) * self.plane + (kh - 1) * self.row_len + last_row + kw - 1 + (pixels - 1) * stride;
+        assert!(rows * pixels <= MAX_PIXELS && (1..=2).contains(&rows), "a register block holds at most 14 outputs");
+        assert!(self.image.len() > last, "the padded image holds every tap of the block");
+        assert!(self.weights.len() >= self.geom.channels * kh * kw * OC_BLOCK, "a block's weights");
+        assert!(has_avx512(), "the wide convolution kernel needs AVX-512");
+        macro_rules! widths {
+            ([$($p:literal)+], [$($half:literal)+]) => {
+                match (pixels, rows, stride) {
+                    // SAFETY: the asserts above: the CPU has AVX-512F, and every tap of the
+                    // block's outputs and every weight read lies inside the slices.
+                    $(($p, 1, 1) => unsafe { x86::block::<$p, 1, 1>(self, block) },)+
+                    $(($p, 1, 2) => unsafe { x86::block::<$p, 1, 2>(self, block) },)+
+                    $(($half, 2, 1) => unsafe { x86::block::<$half, 2, 1>(self, block) },)+
+                    $(($half, 2, 2) => unsafe { x86::block::<$half, 2, 2>(self, block) },)+
+                    _ => unreachable!("{rows} rows of {pixels} outputs at stride {stride}"),
+                }
+            };
+        }
+        #[cfg(target_arch = "x86_64")]
+        widths!([1 2 3 4 5 6 7 8 9 10 11 12 13 14], [1 2 3 4 5 6 7]);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = block;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Step, MAX_PIXELS, OC_BLOCK};
+    use std::arch::x86_64::*;
+
+    /// [`Step::run`] for exactly `R` rows of `P` outputs at stride `S`, with 2·R·P accumulators
+    /// in zmm registers.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512F; `step.image` holds every tap of the R·P outputs of every channel
+    /// and `step.weights` every (c, i, j) block (as [`Step::run`] asserts).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn block<const P: usize, const R: usize, const S: usize>(
+        step: &Step,
+        block: &mut [[f32; OC_BLOCK]; MAX_PIXELS],
+    ) {
+        let [kh, kw] = step.geom.kernel;
+        let (image, weights) = (step.image.as_ptr(), step.weights.as_ptr());
+        let next_row = S * step.row_len;
+        let mut acc = [[[_mm512_setzero_ps(); 2]; P]; R];
+        // SAFETY: every offset lies inside the slices (the caller's contract).
+        unsafe {
+            for c in 0..step.geom.channels {
+                for i in 0..kh {
+                    let row = image.add(c * step.plane + i * step.row_len);
+                    let taps = weights.add((c * kh + i) * kw * OC_BLOCK);
+                    for j in 0..kw {
+                        let w = [_mm512_loadu_ps(taps.add(j * OC_BLOCK)), _mm512_loadu_ps(taps.add(j * OC_BLOCK + 16))];
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            let row = row.add(r * next_row);
+                            for (p, acc) in acc.iter_mut().enumerate() {
+                                let x = _mm512_set1_ps(*row.add(p * S + j));
+                                acc[0] = _mm512_fmadd_ps(x, w[0], acc[0]);
+                                acc[1] = _mm512_fmadd_ps(x, w[1], acc[1]);
+                            }
+                        }
+                    }
+                }
+            }
+            for (sums, acc) in block.iter_mut().zip(acc.as_flattened()) {
+                _mm512_storeu_ps(sums.as_mut_ptr(), acc[0]);
+                _mm512_storeu_ps(sums.as_mut_ptr().add(16), acc[1]);
+            }
+        }
+    }
+}
