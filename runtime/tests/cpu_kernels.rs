@@ -155,9 +155,12 @@ fn conv_gradients_are_adjoints() {
         (10, 1, 2, 16, 16, 3, 1, 1),
         (12, 5, 16, 9, 9, 3, 1, 1),
         (4, 6, 20, 10, 10, 4, 2, 1),
-        // Wide channels both ways: the forward pass and the input gradient take the
-        // channel-vector kernel on a CPU with AVX-512 (the products elsewhere).
+        // Wide channels both ways: the forward pass, the input gradient and the weight gradient
+        // take the channel-vector kernels on a CPU with AVX-512 (the products elsewhere).
         (2, 32, 32, 9, 9, 5, 1, 2),
+        // And at stride 2 (the forward pass and the weight gradient; the input gradient is a
+        // product), with 7-wide output rows.
+        (3, 16, 64, 14, 14, 4, 2, 1),
     ];
     for (seed, (n, c, o, h, w, k, s, p)) in cases.into_iter().enumerate() {
         let (xs, ws) = ([n, c, h, w], [o, c, k, k]);
@@ -201,14 +204,47 @@ fn conv_input_grad_reference(g: &[f32], gs: [usize; 4], w: &[f32], ws: [usize; 4
     (dx, [n, c, h, wd])
 }
 
+/// Naive weight gradient of a convolution of x (N×C×H×W) at stride `s` and padding `p` from its
+/// output gradient g (N×O×Ho×Wo): dw[o, c, i, j] = Σ_b Σ_y Σ_x g[b, o, y, x]·x[b, c, s·y − p + i,
+/// s·x − p + j].
+fn conv_weight_grad_reference(
+    x: &[f32],
+    xs: [usize; 4],
+    g: &[f32],
+    gs: [usize; 4],
+    k: usize,
+    s: usize,
+    p: usize,
+) -> Vec<f32> {
+    let ([n, c, h, wd], [_, o, ho, wo]) = (xs, gs);
+    let mut dw = vec![0.0; o * c * k * k];
+    for (oc, ic, i, j) in itertools(o, c, k, k) {
+        let mut acc = 0.0f64;
+        for (b, y, xx) in (0..n).flat_map(|b| (0..ho).flat_map(move |y| (0..wo).map(move |xx| (b, y, xx)))) {
+            let (iy, ix) = ((y * s + i) as isize - p as isize, (xx * s + j) as isize - p as isize);
+            if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                let xv = x[((b * c + ic) * h + iy as usize) * wd + ix as usize];
+                acc += xv as f64 * g[((b * o + oc) * ho + y) * wo + xx] as f64;
+            }
+        }
+        dw[((oc * c + ic) * k + i) * k + j] = acc as f32;
+    }
+    dw
+}
+
 /// Checks a convolution of random N×C×H×W images by random O×C×k×k weights at stride `s` and
-/// padding `p` against [`conv_reference`]; returns the weights and the output shape.
+/// padding `p`, and its weight gradient, against [`conv_reference`] and
+/// [`conv_weight_grad_reference`]; returns the weights and the output shape.
 fn check_conv_forward([n, c, o, h, w, k]: [usize; 6], s: usize, p: usize, seed: u64) -> (Vec<f32>, [usize; 4]) {
     let (xs, ws) = ([n, c, h, w], [o, c, k, k]);
     let (x, wt) = (random(xs.iter().product(), seed), random(ws.iter().product(), seed + 1));
     let (want, ys) = conv_reference(&x, xs, &wt, ws, s, p);
     let got = run(&Kernel::Conv2d(conv_attrs(s, p, 0)), &[(&x, &xs), (&wt, &ws)], &ys);
     assert_close(&got, &want, 2e-5);
+    let g = random(ys.iter().product(), seed + 3);
+    let want = conv_weight_grad_reference(&x, xs, &g, ys, k, s, p);
+    let got = run(&Kernel::Conv2dGradWeight(conv_attrs(s, p, 0)), &[(&x, &xs), (&g, &ys)], &ws);
+    assert_close(&got, &want, 5e-5);
     (wt, ys)
 }
 

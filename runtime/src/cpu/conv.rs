@@ -9,8 +9,9 @@
 //!
 //! Two kinds of stride-1 layer skip the products: those with at most [`MAX_NARROW`] output
 //! channels ([`direct_conv`]), and, on a CPU with AVX-512, those with many channels on both sides
-//! ([`wide_conv`]: a multiple of 32 output channels and at least 16 input channels), forward and
-//! input gradient.
+//! ([`wide_conv`]: a multiple of 32 output channels and at least 16 input channels, stride 1
+//! or 2): forward pass, weight gradient, and the input gradient where it is a stride-1
+//! correlation that does not enlarge the image.
 
 use super::direct_conv::{self, MAX_NARROW};
 use super::gemm::{sgemm, sgemm_packing, transpose, Mat};
@@ -231,6 +232,9 @@ pub fn conv2d_grad_weight(attrs: &ConvAttrs, x: View, g: View, out: &mut [f32], 
     let geom = geometry(attrs, x.shape, [kh, kw], [ho, wo]);
     if is_narrow(attrs, &geom, o) {
         return direct_conv::grad_weight(&geom, x.data, g, out);
+    }
+    if wide_conv::applies(&geom, o) {
+        return wide_conv::grad_weight(&geom, o, x.data, g.data, out);
     }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());
     let group = group_size(n, spatial);

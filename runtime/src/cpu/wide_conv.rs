@@ -1,5 +1,5 @@
 //! Direct convolutions (stride 1 or 2) for the wide case, on AVX-512: both sides have many channels
-//! (DC-GAN's 128 → 64 and 64 → 128 layers, and their input gradients), output channels a multiple
+//! (DC-GAN's 128 → 64 and 64 → 128 layers, InfoGAN's 64 → 128), output channels a multiple
 //! of [`OC_BLOCK`]. As an unfolded product such a layer runs at about half the FMA peak of an Intel
 //! core with two 512-bit FMA units (the unfolded operand is packed per image, and 64 channels
 //! split badly into the GEMM's 12-row panels), where oneDNN's direct convolution runs near it.
@@ -10,9 +10,12 @@
 //! channels once (two vectors, from weights rearranged once per call) and multiplies them by
 //! each pixel's input value, broadcast from a zero-padded copy of the image: 28 multiply-adds for
 //! 16 loads, no unfolding and no packing. Every output is one multiply-add chain over (channel,
-//! kernel row, kernel column) in increasing order, whatever the thread count.
+//! kernel row, kernel column) in increasing order, whatever the thread count. The weight gradient
+//! ([`grad_weight`]) runs the same way round: the output gradients' channels are the vectors and
+//! the taps' input values the broadcasts.
 
 use super::conv::leading;
+use super::gemm::transpose;
 use super::im2col::ConvGeom;
 use rayon::prelude::*;
 
@@ -31,7 +34,14 @@ thread_local! {
     static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The calling thread's weights in block order ([`arrange_weights`]).
     static WEIGHTS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The calling thread's [`grad_weight`] operands: the padded images, the output gradients
+    /// pixel by pixel, and the tasks' sums.
+    static GRAD_SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = const { std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
 }
+
+/// Input channels per weight-gradient task: with [`OC_BLOCK`] output channels, DC-GAN's layers
+/// make 16 tasks, each reading its block's output gradients once.
+const GRAD_CHANNELS: usize = 16;
 
 /// Whether this CPU and the correlation `geom` producing `outputs` channels suit the wide kernel.
 pub fn applies(geom: &ConvGeom, outputs: usize) -> bool {
@@ -100,6 +110,136 @@ pub fn correlate(
         PADDED.set(padded);
     });
     WEIGHTS.set(arranged);
+}
+
+/// The weight gradient dW (O×C×kh×kw) of the correlation `geom` (as [`correlate`] computes it)
+/// from its input x (N×C×H×W) and output gradient g (N×O×Ho×Wo):
+/// dW[o, c, i, j] = Σ_b Σ_y Σ_x g[b, o, y, x]·x[b, c, s·y − pad + i, s·x − pad + j].
+/// The vectors run over output channels again: the gradient is read pixel by pixel (transposed
+/// once), and each pixel's [`OC_BLOCK`] values multiply the input values of up to
+/// [`MAX_PIXELS`] taps, broadcast. Tasks take disjoint blocks of output × input channels, and each
+/// dW element is one multiply-add chain over images, rows and columns in order, so the result
+/// does not depend on the thread count.
+///
+/// # Panics
+/// If [`applies`] does not hold, or the operands do not have the geometry's sizes.
+pub fn grad_weight(geom: &ConvGeom, outputs: usize, x: &[f32], g: &[f32], out: &mut [f32]) {
+    assert!(applies(geom, outputs), "the wide convolution kernel does not take this convolution");
+    let ([ho, wo], [kh, kw], c) = (geom.output, geom.kernel, geom.channels);
+    let (image_len, spatial) = (geom.image_len(), ho * wo);
+    let n = x.len() / image_len;
+    assert!(
+        x.len() == n * image_len && g.len() == n * outputs * spatial && out.len() == outputs * c * kh * kw,
+        "weight gradient operand sizes"
+    );
+    let (rows, row_len) = (geom.input[0] + 2 * geom.pad[0], geom.input[1] + 2 * geom.pad[1]);
+    let padded_len = c * rows * row_len;
+    let [mut padded, mut pixels, mut sums] = GRAD_SCRATCH.take();
+    let padded_images = leading(&mut padded, n * padded_len);
+    padded_images.par_chunks_mut(padded_len).zip(x.par_chunks(image_len)).for_each(|(padded, image)| {
+        geom.pad_into(image, padded, row_len);
+    });
+    let by_pixel = leading(&mut pixels, g.len());
+    by_pixel.par_chunks_mut(outputs * spatial).zip(g.par_chunks(outputs * spatial)).for_each(|(dst, src)| {
+        transpose(src, outputs, spatial, dst);
+    });
+    let (padded_images, by_pixel) = (&*padded_images, &*by_pixel);
+    let channel_blocks = c.div_ceil(GRAD_CHANNELS);
+    let task_len = GRAD_CHANNELS * kh * kw * OC_BLOCK;
+    let task_sums = leading(&mut sums, outputs / OC_BLOCK * channel_blocks * task_len);
+    task_sums.par_chunks_mut(task_len).enumerate().for_each(|(task, sums)| {
+        let (block, c0) = (task / channel_blocks, task % channel_blocks * GRAD_CHANNELS);
+        sums.fill(0.0);
+        let tap_rows = kh.min(MAX_PIXELS / kw);
+        // Image by image, so that the image's gradients for the block stay in L1 while every
+        // tap block's sums are loaded and stored once per image.
+        for b in 0..n {
+            let image = &padded_images[b * padded_len..][..padded_len];
+            let grads = &by_pixel[(b * spatial * outputs + block * OC_BLOCK)..];
+            for ci in c0..c.min(c0 + GRAD_CHANNELS) {
+                for i0 in (0..kh).step_by(tap_rows) {
+                    let taps = (kh - i0).min(tap_rows) * kw;
+                    let at = (((ci - c0) * kh + i0) * kw) * OC_BLOCK;
+                    let step = GradStep {
+                        image: &image[(ci * rows + i0) * row_len..],
+                        row_len,
+                        kw,
+                        stride: geom.stride[0],
+                        output: geom.output,
+                        grads,
+                        grad_stride: outputs,
+                    };
+                    step.run(taps, &mut sums[at..at + taps * OC_BLOCK]);
+                }
+            }
+        }
+    });
+    // Each task's sums ((c, i, j) × its output channels) into dW.
+    for (task, sums) in task_sums.chunks_exact(task_len).enumerate() {
+        let (block, c0) = (task / channel_blocks, task % channel_blocks * GRAD_CHANNELS);
+        for (t, lanes) in sums.chunks_exact(OC_BLOCK).take((c.min(c0 + GRAD_CHANNELS) - c0) * kh * kw).enumerate() {
+            let tap = c0 * kh * kw + t;
+            for (lane, &value) in lanes.iter().enumerate() {
+                out[(block * OC_BLOCK + lane) * c * kh * kw + tap] = value;
+            }
+        }
+    }
+    GRAD_SCRATCH.set([padded, pixels, sums]);
+}
+
+/// One weight-gradient register block: the taps of up to [`MAX_PIXELS`] kernel positions (whole
+/// kernel rows) of one input channel, summed over one image's outputs.
+struct GradStep<'a> {
+    /// The padded image from the block's first tap row (row i0 of the channel's plane).
+    image: &'a [f32],
+    /// Values between rows of the padded image.
+    row_len: usize,
+    /// Kernel columns.
+    kw: usize,
+    /// The stride (both axes).
+    stride: usize,
+    /// Output rows and columns.
+    output: [usize; 2],
+    /// The image's output gradients, output by output, from the block's first output channel.
+    grads: &'a [f32],
+    /// Values between consecutive outputs' gradients.
+    grad_stride: usize,
+}
+
+impl GradStep<'_> {
+    /// Adds the image's contributions to the sums of `taps` taps (kernel positions in row-major
+    /// order from the block's first row), [`OC_BLOCK`] values each, in `sums`.
+    fn run(&self, taps: usize, sums: &mut [f32]) {
+        let last_tap = (taps / self.kw - 1) * self.row_len + self.kw - 1;
+        assert!(
+            taps.is_multiple_of(self.kw) && (1..=MAX_PIXELS).contains(&taps) && sums.len() == taps * OC_BLOCK,
+            "whole kernel rows"
+        );
+        let [ho, wo] = self.output;
+        let last_output = ((ho - 1) * self.row_len + wo - 1) * self.stride;
+        assert!(self.image.len() > last_tap + last_output, "the padded image holds every tap");
+        assert!(self.grads.len() >= (ho * wo - 1) * self.grad_stride + OC_BLOCK, "the image's output gradients");
+        assert!(has_avx512(), "the wide convolution kernel needs AVX-512");
+        let mut offsets = [0; MAX_PIXELS];
+        for (t, offset) in offsets.iter_mut().take(taps).enumerate() {
+            *offset = t / self.kw * self.row_len + t % self.kw;
+        }
+        macro_rules! taps {
+            ($($t:literal)+) => {
+                match (taps, self.stride) {
+                    // SAFETY: the asserts above: the CPU has AVX-512F, and every tap, gradient
+                    // and sum read or written lies inside the slices.
+                    $(($t, 1) => unsafe { x86::grad_block::<$t, 1>(self, &offsets, sums) },)+
+                    $(($t, 2) => unsafe { x86::grad_block::<$t, 2>(self, &offsets, sums) },)+
+                    _ => unreachable!("1..=MAX_PIXELS taps at stride 1 or 2, got {taps} at {}", self.stride),
+                }
+            };
+        }
+        #[cfg(target_arch = "x86_64")]
+        taps!(1 2 3 4 5 6 7 8 9 10 11 12 13 14);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (offsets, sums);
+    }
 }
 
 /// One image of [`correlate`], from its padded copy (C planes of H + 2·pad rows of W + 2·pad).
@@ -185,7 +325,7 @@ impl Step<'_> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Step, MAX_PIXELS, OC_BLOCK};
+    use super::{GradStep, Step, MAX_PIXELS, OC_BLOCK};
     use std::arch::x86_64::*;
 
     /// [`Step::run`] for exactly `R` rows of `P` outputs at stride `S`, with 2·R·P accumulators
@@ -225,6 +365,46 @@ mod x86 {
             for (sums, acc) in block.iter_mut().zip(acc.as_flattened()) {
                 _mm512_storeu_ps(sums.as_mut_ptr(), acc[0]);
                 _mm512_storeu_ps(sums.as_mut_ptr().add(16), acc[1]);
+            }
+        }
+    }
+
+    /// [`GradStep::run`] for exactly `T` taps at stride `S`, with 2·T accumulators in zmm
+    /// registers, loaded from `sums` and stored back.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512F; `offsets` are the taps' offsets in `step.image`, which holds every
+    /// tap of the image's outputs; `step.grads` holds every output's [`OC_BLOCK`] gradients and
+    /// `sums` T·[`OC_BLOCK`] values (as [`GradStep::run`] asserts).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn grad_block<const T: usize, const S: usize>(
+        step: &GradStep,
+        offsets: &[usize; MAX_PIXELS],
+        sums: &mut [f32],
+    ) {
+        let (image, grads, out) = (step.image.as_ptr(), step.grads.as_ptr(), sums.as_mut_ptr());
+        // SAFETY: every offset lies inside the slices (the caller's contract).
+        unsafe {
+            let mut acc: [[__m512; 2]; T] = std::array::from_fn(|t| {
+                [_mm512_loadu_ps(out.add(t * OC_BLOCK)), _mm512_loadu_ps(out.add(t * OC_BLOCK + 16))]
+            });
+            let [ho, wo] = step.output;
+            for y in 0..ho {
+                let (row, grads) = (image.add(y * S * step.row_len), grads.add(y * wo * step.grad_stride));
+                for p in 0..wo {
+                    let g = grads.add(p * step.grad_stride);
+                    let g = [_mm512_loadu_ps(g), _mm512_loadu_ps(g.add(16))];
+                    let column = row.add(p * S);
+                    for (acc, &offset) in acc.iter_mut().zip(offsets) {
+                        let x = _mm512_set1_ps(*column.add(offset));
+                        acc[0] = _mm512_fmadd_ps(x, g[0], acc[0]);
+                        acc[1] = _mm512_fmadd_ps(x, g[1], acc[1]);
+                    }
+                }
+            }
+            for (t, acc) in acc.iter().enumerate() {
+                _mm512_storeu_ps(out.add(t * OC_BLOCK), acc[0]);
+                _mm512_storeu_ps(out.add(t * OC_BLOCK + 16), acc[1]);
             }
         }
     }
