@@ -15,7 +15,7 @@
 //! the taps' input values the broadcasts.
 
 use super::conv::leading;
-use super::gemm::transpose;
+use super::gemm::{transpose, Isa};
 use super::im2col::ConvGeom;
 use rayon::prelude::*;
 
@@ -52,12 +52,9 @@ pub fn applies(geom: &ConvGeom, outputs: usize) -> bool {
         && has_avx512()
 }
 
-/// Whether the CPU runs the kernel's instructions.
+/// Whether the CPU runs the kernel's instructions (AVX-512F, as the GEMM's kernels detect it).
 fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    Isa::Avx512.is_supported()
 }
 
 /// Writes the weights, `weight(o, c, i, j)` for output channel o, input channel c and kernel tap
