@@ -154,7 +154,9 @@ fn b_packing_itself_gives_the_bits_of_b_packed() {
 fn a_transposed_b_goes_through_c_transposed_bit_for_bit() {
     // x·Wᵀ with W stored n×k (a fully connected layer's forward pass, m < n): computed as
     // Cᵀ = W·xᵀ with W read in place; the same bits as the direct product of a copy of Wᵀ.
-    for (m, n, k) in [(1, 100, 37), (13, 33, 257), (5, 7, 3), (64, 784, 600), (7, 500, 12), (30, 250, 1)] {
+    // (5, 1030, 1100): W over 4 MiB, prefetched ahead where read in place, and its copy too.
+    let shapes = [(1, 100, 37), (13, 33, 257), (5, 7, 3), (64, 784, 600), (7, 500, 12), (30, 250, 1), (5, 1030, 1100)];
+    for (m, n, k) in shapes {
         let (x_data, w_data) = (values(m * k, 10), values(n * k, 11));
         let (x, w_t) = (Mat::row_major(&x_data, k), Mat::row_major(&w_data, k).t());
         let copy: Vec<f32> = (0..k * n).map(|i| w_data[(i % n) * k + i / n]).collect();
@@ -167,6 +169,33 @@ fn a_transposed_b_goes_through_c_transposed_bit_for_bit() {
                 check(m, n, k, &x, &w_t, &start, &via_transpose, accumulate, isa.name());
                 let same = via_transpose.iter().zip(&direct).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{}: {m}×{k}·({n}×{k})ᵀ accumulate {accumulate}", isa.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn operands_larger_than_the_cache_are_prefetched_and_multiplied_right() {
+    // Operands of 4 MiB or more are prefetched as the kernels go (hints only): B row-major over
+    // several k slices, B read down its columns (a transposed matrix, m ≥ n), and a large C.
+    fn row_major_b(_k: usize, n: usize, data: &[f32]) -> Mat<'_> {
+        Mat::row_major(data, n)
+    }
+    fn transposed_b(k: usize, _n: usize, data: &[f32]) -> Mat<'_> {
+        Mat::row_major(data, k).t()
+    }
+    type Layout = fn(usize, usize, &[f32]) -> Mat<'_>;
+    let cases: [(usize, usize, usize, Layout); 3] =
+        [(13, 1030, 1100, row_major_b), (40, 40, 30_000, transposed_b), (1100, 1030, 3, row_major_b)];
+    for (m, n, k, layout) in cases {
+        let (a_data, b_data) = (values(m * k, 13), values(k * n, 14));
+        let (a, b) = (Mat::row_major(&a_data, k), layout(k, n, &b_data));
+        let start = values(m * n, 15);
+        for isa in Isa::supported() {
+            for accumulate in [false, true] {
+                let mut c = start.clone();
+                sgemm_with(isa, m, n, k, a, b, &mut c, accumulate);
+                check(m, n, k, &a, &b, &start, &c, accumulate, isa.name());
             }
         }
     }
