@@ -274,6 +274,55 @@ fn wide_convolutions_match_naive_loops() {
     check_conv_forward([1, 16, 64, 9, 31, 3], 2, 1, 110);
 }
 
+/// Naive transposed convolution of x (N×C×H×W) by w (C×O×k×k) at stride `s`, padding `p` and
+/// output padding `op`: out[b, o, y, x] = Σ_c Σ_i Σ_j x[b, c, iy, ix]·w[c, o, i, j] over
+/// s·iy − p + i = y and s·ix − p + j = x.
+fn conv_transpose_reference(
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    o: usize,
+    [k, s, p, op]: [usize; 4],
+) -> (Vec<f32>, [usize; 4]) {
+    let [n, c, h, wd] = xs;
+    let (hout, wout) = ((h - 1) * s + k + op - 2 * p, (wd - 1) * s + k + op - 2 * p);
+    let mut out = vec![0.0f64; n * o * hout * wout];
+    for (b, ic, iy, ix) in itertools(n, c, h, wd) {
+        for (oc, i, j) in (0..o).flat_map(|oc| (0..k).flat_map(move |i| (0..k).map(move |j| (oc, i, j)))) {
+            let (y, xx) = ((iy * s + i) as isize - p as isize, (ix * s + j) as isize - p as isize);
+            if y >= 0 && xx >= 0 && (y as usize) < hout && (xx as usize) < wout {
+                let xv = x[((b * c + ic) * h + iy) * wd + ix] as f64;
+                out[((b * o + oc) * hout + y as usize) * wout + xx as usize] +=
+                    xv * w[((ic * o + oc) * k + i) * k + j] as f64;
+            }
+        }
+    }
+    (out.into_iter().map(|v| v as f32).collect(), [n, o, hout, wout])
+}
+
+#[test]
+fn strided_transposed_convolutions_match_a_naive_loop() {
+    // (N, C, O, H, W) and (k, s, pad, output pad): InfoGAN's g_deconv3 and d_conv2's input
+    // gradient (7×7 → 14×14 at 4×4, stride 2, pad 1: four phases of 2×2 taps in two-row
+    // blocks); an output padding and odd sizes (phases of different sizes); stride 3 with a
+    // 2-tap kernel, whose third phase meets no tap at all; a 5-tap kernel at stride 2 (phases of
+    // 3 and 2 taps) over rows of 26 outputs, phases of 13 (a block of 14 needs one).
+    let cases = [
+        ([2, 16, 32, 7, 7], [4, 2, 1, 0]),
+        ([1, 17, 64, 5, 9], [3, 2, 1, 1]),
+        ([2, 16, 32, 4, 6], [2, 3, 0, 0]),
+        ([1, 20, 32, 6, 13], [5, 2, 2, 1]),
+    ];
+    for (seed, ([n, c, o, h, w], [k, s, p, op])) in cases.into_iter().enumerate() {
+        let seed = 130 + 10 * seed as u64;
+        let (xs, ws) = ([n, c, h, w], [c, o, k, k]);
+        let (x, wt) = (random(xs.iter().product(), seed), random(ws.iter().product(), seed + 1));
+        let (want, ys) = conv_transpose_reference(&x, xs, &wt, o, [k, s, p, op]);
+        let got = run(&Kernel::ConvTranspose2d(conv_attrs(s, p, op)), &[(&x, &xs), (&wt, &ws)], &ys);
+        assert_close(&got, &want, 2e-5);
+    }
+}
+
 #[test]
 fn narrow_convolutions_match_the_unfolded_product() {
     // One output channel at stride 1 runs the direct kernels; the same weights as the first of

@@ -10,8 +10,9 @@
 //! Two kinds of stride-1 layer skip the products: those with at most [`MAX_NARROW`] output
 //! channels ([`direct_conv`]), and, on a CPU with AVX-512, those with many channels on both sides
 //! ([`wide_conv`]: a multiple of 32 output channels and at least 16 input channels, stride 1
-//! or 2): forward pass, weight gradient, and the input gradient where it is a stride-1
-//! correlation that does not enlarge the image.
+//! or 2): forward pass, weight gradient, the input gradient where it is a stride-1
+//! correlation that does not enlarge the image, and strided transposed convolutions, phase by
+//! output phase ([`wide_conv::transpose_by_phases`]).
 
 use super::direct_conv::{self, MAX_NARROW};
 use super::gemm::{sgemm, sgemm_packing, transpose, Mat};
@@ -196,6 +197,9 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
                 |oo: usize, ci: usize, i: usize, j: usize| w.data[((ci * o + oo) * kh + kh - 1 - i) * kw + kw - 1 - j];
             return wide_conv::correlate(&flipped, o, weight, x.data, out);
         }
+    }
+    if wide_conv::phases_apply(&geom, c) {
+        return wide_conv::transpose_by_phases(&geom, x.data, w.data, out);
     }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());
     if out.is_empty() || c * spatial == 0 {

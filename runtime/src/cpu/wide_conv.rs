@@ -103,10 +103,190 @@ pub fn correlate(
         let (rows, row_len) = (geom.input[0] + 2 * geom.pad[0], geom.input[1] + 2 * geom.pad[1]);
         let padded_image = leading(&mut padded, geom.channels * rows * row_len);
         geom.pad_into(image, padded_image, row_len);
-        correlate_image(geom, outputs, padded_image, weights, out);
+        correlate_image(geom, outputs, padded_image, weights, out, Placement::dense(geom.output));
         PADDED.set(padded);
     });
     WEIGHTS.set(arranged);
+}
+
+/// Whether this CPU and the transposed convolution whose forward convolution is `forward`
+/// (mapping `outputs` channels to `forward.channels`; input channels, transposed) suit
+/// [`transpose_by_phases`]: stride 2 or more on both axes, with the wide kernel's channel counts.
+pub fn phases_apply(forward: &ConvGeom, outputs: usize) -> bool {
+    forward.stride[0] >= 2
+        && forward.stride[1] >= 2
+        && forward.channels.is_multiple_of(OC_BLOCK)
+        && outputs >= MIN_CHANNELS
+        && has_avx512()
+}
+
+/// One axis of an output phase of a strided transposed convolution: the outputs r, r + s, …
+/// and the kernel taps that reach them.
+#[derive(Clone, Copy, Debug)]
+struct PhaseAxis {
+    /// The first output (r < s).
+    first: usize,
+    /// Outputs of the phase: ⌈(size − r) / s⌉.
+    outputs: usize,
+    /// Kernel taps that reach them: those ≡ (r + pad) mod s.
+    taps: usize,
+    /// The phase's first tap, (r + pad) mod s.
+    first_tap: usize,
+    /// How many inputs before output t's the phase's correlation starts: its t-th output reads
+    /// inputs t − before … t − before + taps − 1 (as a correlation with the taps reversed).
+    before: isize,
+}
+
+impl PhaseAxis {
+    /// Phase `r` of one axis of a transposed convolution of stride `s` and padding `pad`, with a
+    /// `kernel`-tap window, producing `size` outputs.
+    fn new(r: usize, s: usize, pad: usize, kernel: usize, size: usize) -> PhaseAxis {
+        let (first_tap, shift) = ((r + pad) % s, (r + pad) / s);
+        let taps = if first_tap < kernel { (kernel - first_tap).div_ceil(s) } else { 0 };
+        let outputs = if r < size { (size - r).div_ceil(s) } else { 0 };
+        PhaseAxis { first: r, outputs, taps, first_tap, before: taps as isize - 1 - shift as isize }
+    }
+
+    /// The kernel tap that the phase's correlation tap `i` stands for.
+    fn tap(&self, s: usize, i: usize) -> usize {
+        self.first_tap + s * (self.taps - 1 - i)
+    }
+
+    /// Zero padding the phase needs on each side of `inputs` values: (before, after).
+    fn padding(&self, inputs: usize) -> (usize, usize) {
+        if self.taps == 0 || self.outputs == 0 {
+            return (0, 0);
+        }
+        let last_read = self.outputs as isize - 1 - self.before + self.taps as isize - 1;
+        (self.before.max(0) as usize, (last_read - (inputs as isize - 1)).max(0) as usize)
+    }
+}
+
+/// The transposed convolution of x (N×C×H×W) with the weights w (C×O×kh×kw), whose forward
+/// convolution is `forward` (O channels of Hout×Wout to C of H×W, at stride s ≥ 2), into out
+/// (N×O×Hout×Wout). Output (y, x) only meets the kernel taps i ≡ y + pad (mod s) and
+/// j ≡ x + pad, so the outputs split into s² phases (y mod s, x mod s), each a stride-1
+/// correlation of x with its ⌈k/s⌉² taps, reversed: the wide kernel runs those, and no zero of
+/// an upsampled input is multiplied, where the unfolded product multiplies by every tap.
+///
+/// # Panics
+/// If [`phases_apply`] does not hold, or the operands do not have the geometry's sizes.
+pub fn transpose_by_phases(forward: &ConvGeom, x: &[f32], w: &[f32], out: &mut [f32]) {
+    let outputs = forward.channels;
+    let ([kh, kw], [h, wd], [hout, wout], s) = (forward.kernel, forward.output, forward.input, forward.stride);
+    let c = w.len() / (outputs * kh * kw).max(1);
+    assert!(phases_apply(forward, c), "the wide convolution kernel does not take this transposed convolution");
+    let (image_len, out_len) = (c * h * wd, outputs * hout * wout);
+    assert!(
+        w.len() == c * outputs * kh * kw
+            && x.len().is_multiple_of(image_len)
+            && out.len() == x.len() / image_len * out_len,
+        "transposed convolution operand sizes"
+    );
+    let phases: Vec<[PhaseAxis; 2]> = (0..s[0] * s[1])
+        .map(|p| {
+            [
+                PhaseAxis::new(p / s[1], s[0], forward.pad[0], kh, hout),
+                PhaseAxis::new(p % s[1], s[1], forward.pad[1], kw, wout),
+            ]
+        })
+        .collect();
+    // One zero padding for every phase: the widest any needs, on both sides.
+    let pad = |a: usize, inputs: usize| {
+        phases
+            .iter()
+            .map(|phase| {
+                let (before, after) = phase[a].padding(inputs);
+                before.max(after)
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let padded_geom = ConvGeom {
+        channels: c,
+        input: [h, wd],
+        output: [0, 0],
+        kernel: [1, 1],
+        stride: [1, 1],
+        pad: [pad(0, h), pad(1, wd)],
+    };
+    let geom_of = |phase: &[PhaseAxis; 2]| ConvGeom {
+        output: [phase[0].outputs, phase[1].outputs],
+        kernel: [phase[0].taps, phase[1].taps],
+        ..padded_geom
+    };
+    // Each phase's weights in block order, one after another.
+    let lens: Vec<usize> = phases.iter().map(|phase| outputs * c * phase[0].taps * phase[1].taps).collect();
+    let starts: Vec<usize> = lens.iter().scan(0, |at, len| Some(std::mem::replace(at, *at + len))).collect();
+    let mut arranged = WEIGHTS.take();
+    let weights = leading(&mut arranged, lens.iter().sum());
+    for ((phase, &start), &len) in phases.iter().zip(&starts).zip(&lens) {
+        if len == 0 {
+            continue;
+        }
+        let weight = |o: usize, ci: usize, i: usize, j: usize| {
+            w[((ci * outputs + o) * kh + phase[0].tap(s[0], i)) * kw + phase[1].tap(s[1], j)]
+        };
+        arrange_weights(&geom_of(phase), weight, &mut weights[start..start + len]);
+    }
+    let weights = &*weights;
+    let [ph, pw] = padded_geom.pad;
+    let row_len = wd + 2 * pw;
+    out.par_chunks_mut(out_len).zip(x.par_chunks(image_len)).for_each(|(out, image)| {
+        let mut padded = PADDED.take();
+        let padded_image = leading(&mut padded, c * (h + 2 * ph) * row_len);
+        padded_geom.pad_into(image, padded_image, row_len);
+        for ((phase, &start), &len) in phases.iter().zip(&starts).zip(&lens) {
+            let [rows, cols] = phase;
+            if rows.outputs == 0 || cols.outputs == 0 {
+                continue;
+            }
+            let placement =
+                Placement { plane: hout * wout, first: rows.first * wout + cols.first, row: s[0] * wout, column: s[1] };
+            if rows.taps == 0 || cols.taps == 0 {
+                placement.fill_zero(outputs, [rows.outputs, cols.outputs], out);
+                continue;
+            }
+            // The phase's first output reads the padded image from row ph − before, column
+            // pw − before.
+            let origin = (ph as isize - rows.before) as usize * row_len + (pw as isize - cols.before) as usize;
+            let phase_weights = &weights[start..start + len];
+            correlate_image(&geom_of(phase), outputs, &padded_image[origin..], phase_weights, out, placement);
+        }
+        PADDED.set(padded);
+    });
+    WEIGHTS.set(arranged);
+}
+
+/// Where [`correlate_image`] writes output (o, y, x): at o·plane + first + y·row + x·column.
+#[derive(Clone, Copy, Debug)]
+struct Placement {
+    /// Values between output channels.
+    plane: usize,
+    /// Output (0, 0, 0).
+    first: usize,
+    /// Values between output rows.
+    row: usize,
+    /// Values between output columns.
+    column: usize,
+}
+
+impl Placement {
+    /// Outputs stored densely, channel by channel, row by row.
+    fn dense([rows, cols]: [usize; 2]) -> Placement {
+        Placement { plane: rows * cols, first: 0, row: cols, column: 1 }
+    }
+
+    /// Writes zeros at every output of `channels` channels of `size` outputs.
+    fn fill_zero(&self, channels: usize, [rows, cols]: [usize; 2], out: &mut [f32]) {
+        for o in 0..channels {
+            for y in 0..rows {
+                for x in 0..cols {
+                    out[o * self.plane + self.first + y * self.row + x * self.column] = 0.0;
+                }
+            }
+        }
+    }
 }
 
 /// The weight gradient dW (O×C×kh×kw) of the correlation `geom` (as [`correlate`] computes it)
@@ -239,10 +419,18 @@ impl GradStep<'_> {
     }
 }
 
-/// One image of [`correlate`], from its padded copy (C planes of H + 2·pad rows of W + 2·pad).
-/// Output rows of at most half a block (InfoGAN's 7-wide ones) are taken two at a time, so that
-/// each weight load still meets 14 outputs.
-fn correlate_image(geom: &ConvGeom, outputs: usize, padded: &[f32], weights: &[f32], out: &mut [f32]) {
+/// One image of [`correlate`], from its padded copy (C planes of H + 2·pad rows of W + 2·pad,
+/// from the first output's window), written where `placement` says. Output rows of at most half
+/// a block (InfoGAN's 7-wide ones) are taken two at a time, so that each weight load still meets
+/// 14 outputs.
+fn correlate_image(
+    geom: &ConvGeom,
+    outputs: usize,
+    padded: &[f32],
+    weights: &[f32],
+    out: &mut [f32],
+    placement: Placement,
+) {
     let ([ho, wo], [kh, kw], stride) = (geom.output, geom.kernel, geom.stride[0]);
     let row_len = geom.input[1] + 2 * geom.pad[1];
     let plane = (geom.input[0] + 2 * geom.pad[0]) * row_len;
@@ -258,11 +446,19 @@ fn correlate_image(geom: &ConvGeom, outputs: usize, padded: &[f32], weights: &[f
                 let origin = (y * row_len + x0) * stride;
                 let step = Step { image: &padded[origin..], plane, row_len, geom, weights: block_weights };
                 step.run(pixels, rows, &mut block);
+                let Placement { plane, first, row, column } = placement;
                 for (lane, o) in (b * OC_BLOCK..(b + 1) * OC_BLOCK).enumerate() {
                     for r in 0..rows {
-                        let row = &mut out[(o * ho + y + r) * wo + x0..][..pixels];
-                        for (value, sums) in row.iter_mut().zip(&block[r * pixels..]) {
-                            *value = sums[lane];
+                        let start = o * plane + first + (y + r) * row + x0 * column;
+                        let sums = &block[r * pixels..][..pixels];
+                        if column == 1 {
+                            for (value, sums) in out[start..][..pixels].iter_mut().zip(sums) {
+                                *value = sums[lane];
+                            }
+                        } else {
+                            for (p, sums) in sums.iter().enumerate() {
+                                out[start + p * column] = sums[lane];
+                            }
                         }
                     }
                 }
