@@ -120,6 +120,10 @@ pub fn phases_apply(forward: &ConvGeom, outputs: usize) -> bool {
         && has_avx512()
 }
 
+/// Something per output phase, inline up to stride 3 (9 phases), so that a step allocates
+/// nothing.
+type Phases<T> = smallvec::SmallVec<[T; 9]>;
+
 /// One axis of an output phase of a strided transposed convolution: the outputs r, r + s, …
 /// and the kernel taps that reach them.
 #[derive(Clone, Copy, Debug)]
@@ -183,7 +187,7 @@ pub fn transpose_by_phases(forward: &ConvGeom, x: &[f32], w: &[f32], out: &mut [
             && out.len() == x.len() / image_len * out_len,
         "transposed convolution operand sizes"
     );
-    let phases: Vec<[PhaseAxis; 2]> = (0..s[0] * s[1])
+    let phases: Phases<[PhaseAxis; 2]> = (0..s[0] * s[1])
         .map(|p| {
             [
                 PhaseAxis::new(p / s[1], s[0], forward.pad[0], kh, hout),
@@ -216,8 +220,8 @@ pub fn transpose_by_phases(forward: &ConvGeom, x: &[f32], w: &[f32], out: &mut [
         ..padded_geom
     };
     // Each phase's weights in block order, one after another.
-    let lens: Vec<usize> = phases.iter().map(|phase| outputs * c * phase[0].taps * phase[1].taps).collect();
-    let starts: Vec<usize> = lens.iter().scan(0, |at, len| Some(std::mem::replace(at, *at + len))).collect();
+    let lens: Phases<usize> = phases.iter().map(|phase| outputs * c * phase[0].taps * phase[1].taps).collect();
+    let starts: Phases<usize> = lens.iter().scan(0, |at, len| Some(std::mem::replace(at, *at + len))).collect();
     let mut arranged = WEIGHTS.take();
     let weights = leading(&mut arranged, lens.iter().sum());
     for ((phase, &start), &len) in phases.iter().zip(&starts).zip(&lens) {
