@@ -15,6 +15,10 @@
 //! A B that can pack itself more cheaply than a matrix it would first be written to (a
 //! convolution's unfolded image) packs its own blocks ([`PackB`], [`sgemm_packing`]).
 //!
+//! Operands too large for the caches (a fully connected layer's weights, its weight gradient)
+//! are prefetched as the kernels go, so that their memory traffic overlaps the arithmetic
+//! ([`Streamed`]).
+//!
 //! Every element of C is one fused multiply-add chain over k in increasing order, cut at the same
 //! multiples of [`KC`] whatever the blocking of m and n, so results are bit-identical for any
 //! thread count, any task split and either formulation.
