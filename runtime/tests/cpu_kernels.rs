@@ -272,6 +272,9 @@ fn wide_convolutions_match_naive_loops() {
     // output rows of 7 (two-row register blocks) and 16 (a whole block of 14 and a 2-wide one).
     check_conv_forward([2, 16, 32, 14, 14, 4], 2, 1, 100);
     check_conv_forward([1, 16, 64, 9, 31, 3], 2, 1, 110);
+    // A kernel row wider than a register block (15 taps) goes to the product, whose weight
+    // gradient takes it: the wide one's would not fit it into one block.
+    check_conv_forward([1, 16, 32, 16, 17, 15], 1, 0, 120);
 }
 
 /// Naive transposed convolution of x (N×C×H×W) by w (C×O×k×k) at stride `s`, padding `p` and

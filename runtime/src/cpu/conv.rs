@@ -10,9 +10,8 @@
 //! Two kinds of stride-1 layer skip the products: those with at most [`MAX_NARROW`] output
 //! channels ([`direct_conv`]), and, on a CPU with AVX-512, those with many channels on both sides
 //! ([`wide_conv`]: a multiple of 32 output channels and at least 16 input channels, stride 1
-//! or 2): forward pass, weight gradient, the input gradient where it is a stride-1
-//! correlation that does not enlarge the image, and strided transposed convolutions, phase by
-//! output phase ([`wide_conv::transpose_by_phases`]).
+//! or 2): forward pass and weight gradient, and transposed convolutions phase by output phase
+//! ([`wide_conv::transpose_by_phases`]) but for the stride-1 ones that enlarge the image.
 
 use super::direct_conv::{self, MAX_NARROW};
 use super::gemm::{sgemm, sgemm_packing, transpose, Mat};
@@ -175,30 +174,14 @@ pub fn conv_transpose2d(attrs: &ConvAttrs, x: View, w: View, out: &mut [f32], ou
         let transposed = ConvGeom { channels: c, input: [h, wd], output: geom.input, ..geom };
         return direct_conv::transpose(&transposed, x.data, w.data, out);
     }
+    // At stride 1 a transposed convolution is the correlation of its input, padded by
+    // k − 1 − pad, with the flipped kernel. Where that padding enlarges the image (the input
+    // gradient of a convolution without padding) the correlation multiplies the padding's zeros
+    // too: twice the product's work for DC-GAN's d_conv2 (10×10 → 14×14), so those stay with the
+    // product. At stride s the phases' correlations pad by about a row and a column.
     let [hout, wout] = geom.input;
-    let same_size = hout * wout <= h * wd;
-    if same_size && attrs.output_pad == [0, 0] && attrs.stride == [1, 1] && (0..2).all(|a| geom.pad[a] < geom.kernel[a])
-    {
-        // At stride 1 a transposed convolution is the correlation of its input, padded by
-        // k − 1 − pad, with the kernel flipped and its channel axes swapped. Where that padding
-        // enlarges the image (the input gradient of a convolution without padding) the
-        // correlation multiplies the padding's zeros too: twice the product's work for DC-GAN's
-        // d_conv2 (10×10 → 14×14), so those stay with the product.
-        let flipped = ConvGeom {
-            channels: c,
-            input: [h, wd],
-            output: geom.input,
-            pad: [kh - 1 - geom.pad[0], kw - 1 - geom.pad[1]],
-            ..geom
-        };
-        let o = geom.channels;
-        if wide_conv::applies(&flipped, o) {
-            let weight =
-                |oo: usize, ci: usize, i: usize, j: usize| w.data[((ci * o + oo) * kh + kh - 1 - i) * kw + kw - 1 - j];
-            return wide_conv::correlate(&flipped, o, weight, x.data, out);
-        }
-    }
-    if wide_conv::phases_apply(&geom, c) {
+    let enlarging = attrs.stride == [1, 1] && hout * wout > h * wd;
+    if !enlarging && wide_conv::transpose_applies(&geom, c) {
         return wide_conv::transpose_by_phases(&geom, x.data, w.data, out);
     }
     let (rows, spatial) = (geom.col_rows(), geom.col_cols());

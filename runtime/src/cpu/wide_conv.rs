@@ -44,12 +44,19 @@ thread_local! {
 const GRAD_CHANNELS: usize = 16;
 
 /// Whether this CPU and the correlation `geom` producing `outputs` channels suit the wide kernel.
+/// Its weight gradient takes whole kernel rows into one register block, so a kernel row has at
+/// most [`MAX_PIXELS`] taps.
 pub fn applies(geom: &ConvGeom, outputs: usize) -> bool {
     (geom.stride == [1, 1] || geom.stride == [2, 2])
-        && outputs.is_multiple_of(OC_BLOCK)
-        && geom.channels >= MIN_CHANNELS
         && (0..2).all(|a| geom.pad[a] < geom.kernel[a])
-        && has_avx512()
+        && geom.kernel[1] <= MAX_PIXELS
+        && channels_suit(geom.channels, outputs)
+}
+
+/// Whether this CPU and `inputs` → `outputs` channels suit the wide kernel: a multiple of
+/// [`OC_BLOCK`] outputs, at least [`MIN_CHANNELS`] inputs, AVX-512.
+fn channels_suit(inputs: usize, outputs: usize) -> bool {
+    outputs.is_multiple_of(OC_BLOCK) && inputs >= MIN_CHANNELS && has_avx512()
 }
 
 /// Whether the CPU runs the kernel's instructions (AVX-512F, as the GEMM's kernels detect it).
@@ -109,15 +116,11 @@ pub fn correlate(
     WEIGHTS.set(arranged);
 }
 
-/// Whether this CPU and the transposed convolution whose forward convolution is `forward`
-/// (mapping `outputs` channels to `forward.channels`; input channels, transposed) suit
-/// [`transpose_by_phases`]: stride 2 or more on both axes, with the wide kernel's channel counts.
-pub fn phases_apply(forward: &ConvGeom, outputs: usize) -> bool {
-    forward.stride[0] >= 2
-        && forward.stride[1] >= 2
-        && forward.channels.is_multiple_of(OC_BLOCK)
-        && outputs >= MIN_CHANNELS
-        && has_avx512()
+/// Whether this CPU and the transposed convolution of an `inputs`-channel image whose forward
+/// convolution is `forward` (its output channels are `forward.channels`) suit
+/// [`transpose_by_phases`].
+pub fn transpose_applies(forward: &ConvGeom, inputs: usize) -> bool {
+    channels_suit(inputs, forward.channels)
 }
 
 /// Something per output phase, inline up to stride 3 (9 phases), so that a step allocates
@@ -167,19 +170,21 @@ impl PhaseAxis {
 }
 
 /// The transposed convolution of x (N×C×H×W) with the weights w (C×O×kh×kw), whose forward
-/// convolution is `forward` (O channels of Hout×Wout to C of H×W, at stride s ≥ 2), into out
+/// convolution is `forward` (O channels of Hout×Wout to C of H×W, at stride s), into out
 /// (N×O×Hout×Wout). Output (y, x) only meets the kernel taps i ≡ y + pad (mod s) and
 /// j ≡ x + pad, so the outputs split into s² phases (y mod s, x mod s), each a stride-1
 /// correlation of x with its ⌈k/s⌉² taps, reversed: the wide kernel runs those, and no zero of
-/// an upsampled input is multiplied, where the unfolded product multiplies by every tap.
+/// an upsampled input is multiplied, where the unfolded product multiplies by every tap. At
+/// stride 1 the one phase is the correlation of x, padded by k − 1 − pad, with the flipped
+/// kernel.
 ///
 /// # Panics
-/// If [`phases_apply`] does not hold, or the operands do not have the geometry's sizes.
+/// If [`transpose_applies`] does not hold, or the operands do not have the geometry's sizes.
 pub fn transpose_by_phases(forward: &ConvGeom, x: &[f32], w: &[f32], out: &mut [f32]) {
     let outputs = forward.channels;
     let ([kh, kw], [h, wd], [hout, wout], s) = (forward.kernel, forward.output, forward.input, forward.stride);
     let c = w.len() / (outputs * kh * kw).max(1);
-    assert!(phases_apply(forward, c), "the wide convolution kernel does not take this transposed convolution");
+    assert!(transpose_applies(forward, c), "the wide convolution kernel does not take this transposed convolution");
     let (image_len, out_len) = (c * h * wd, outputs * hout * wout);
     assert!(
         w.len() == c * outputs * kh * kw
